@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class SessionORMConfig(AppConfig):
+    name = "sessionorm"
+    verbose_name = "sessionorm"
+    default_auto_field = "django.db.models.BigAutoField"
