@@ -1,0 +1,84 @@
+"""Planning deletes with Django's deletion collector.
+
+``session.delete(obj)`` must honour the ``on_delete`` rules Django users rely on
+(CASCADE, PROTECT, RESTRICT, SET_NULL, SET_DEFAULT, SET(), DO_NOTHING), so the
+flush asks Django's :class:`~django.db.models.deletion.Collector` which rows they
+reach, before anything is written. A ``ProtectedError`` or ``RestrictedError``
+therefore surfaces with nothing half-written.
+
+Two changes to the collector keep the identity map true: rows the session holds
+objects for are never "fast deleted" (the flush must know which of its objects
+went), and every collected row the session holds is replaced by the session's
+own object, so signals and the session see one object per row.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db.models.deletion import Collector
+
+from sessionorm.unitofwork import DeleteStep
+
+__all__ = ["plan_deletes"]
+
+
+class SessionCollector(Collector):
+    def __init__(self, session, using, origin=None):
+        super().__init__(using=using, origin=origin)
+        self.session = session
+
+    def can_fast_delete(self, objs, from_field=None):
+        model = getattr(objs, "model", None) or getattr(getattr(objs, "_meta", None), "model", None)
+        if model is not None and self.session.identity_map.has_model(
+            model._meta.concrete_model, self.using
+        ):
+            return False
+        return super().can_fast_delete(objs, from_field=from_field)
+
+
+def plan_deletes(session, deleted: list) -> list[DeleteStep]:
+    """One :class:`DeleteStep` per database for the ``(state, obj)`` pairs given."""
+    by_alias: dict = defaultdict(list)
+    for state, obj in deleted:
+        by_alias[state.key[2]].append((state, obj))
+    return [_plan_alias(session, alias, pairs) for alias, pairs in by_alias.items()]
+
+
+def _plan_alias(session, alias, pairs) -> DeleteStep:
+    roots = [obj for _state, obj in pairs]
+    collector = SessionCollector(session, using=alias, origin=roots[0] if len(roots) == 1 else None)
+    by_model: dict = defaultdict(list)
+    for obj in roots:
+        by_model[type(obj)].append(obj)
+    for objs in by_model.values():
+        collector.collect(objs)
+    collector.sort()
+    identity = session.identity_map
+    batches, states = [], list(pairs)
+    seen = {id(obj) for obj in roots}
+    for model, instances in collector.data.items():
+        concrete = model._meta.concrete_model
+        objects = []
+        for instance in instances:
+            state = identity.get_state((concrete, instance.pk, alias))
+            mapped = state.obj() if state is not None else None
+            if mapped is not None:
+                if id(mapped) not in seen:
+                    seen.add(id(mapped))
+                    states.append((state, mapped))
+                objects.append(mapped)
+            else:
+                objects.append(instance)
+        batches.append((model, objects))
+    field_updates = [
+        (field, value, targets) for (field, value), targets in collector.field_updates.items()
+    ]
+    return DeleteStep(
+        alias=alias,
+        batches=batches,
+        fast_deletes=list(collector.fast_deletes),
+        field_updates=field_updates,
+        states=states,
+        origin=collector.origin,
+    )

@@ -1,0 +1,71 @@
+"""The exceptions sessionorm raises.
+
+Every error names what happened, the object and field involved, and what to do
+next. All of them subclass :class:`SessionORMError`, so ``except SessionORMError``
+catches anything the library itself decided to refuse.
+"""
+
+from __future__ import annotations
+
+from django.db import DatabaseError
+
+__all__ = [
+    "SessionORMError",
+    "InvalidRequestError",
+    "UnmappedInstanceError",
+    "DetachedInstanceError",
+    "ObjectDeletedError",
+    "ResourceClosedError",
+    "FlushError",
+    "StaleDataError",
+    "PendingRollbackError",
+    "describe",
+]
+
+
+def describe(obj) -> str:
+    """``Book(pk=3)``: how error messages name a model instance."""
+    cls = type(obj)
+    pk = obj.__dict__.get(cls._meta.pk.attname) if hasattr(cls, "_meta") else None
+    return f"{cls.__name__}(pk={pk!r})"
+
+
+class SessionORMError(Exception):
+    """Base class of every error raised by sessionorm."""
+
+
+class InvalidRequestError(SessionORMError):
+    """The session was asked to do something that cannot be done in its state."""
+
+
+class UnmappedInstanceError(InvalidRequestError):
+    """The object is not a Django model instance, so a Session cannot track it."""
+
+
+class DetachedInstanceError(SessionORMError):
+    """An attribute needs loading but the object belongs to no session."""
+
+
+class ObjectDeletedError(InvalidRequestError):
+    """An expired object was reloaded and its row no longer exists."""
+
+
+class ResourceClosedError(InvalidRequestError):
+    """The transaction or session has been closed and cannot be used again."""
+
+
+class FlushError(SessionORMError):
+    """The flush plan cannot be built or executed; nothing was written."""
+
+
+class StaleDataError(FlushError, DatabaseError):
+    """An UPDATE or DELETE matched fewer rows than the session expected.
+
+    Either another transaction changed the row's version or removed the row since
+    this session loaded it. Reload the object (``session.refresh(obj)``) and apply
+    the change again.
+    """
+
+
+class PendingRollbackError(InvalidRequestError):
+    """A flush failed; the session refuses work until ``rollback()`` is called."""

@@ -1,0 +1,99 @@
+"""The identity map: one Python object per database row per session.
+
+Keys are ``(concrete model, primary key, database alias)``: a proxy model shares
+the identity of its concrete model, and the same primary key in two databases is
+two rows. The map holds states; a state holds its object weakly, so a clean
+persistent object the application dropped disappears from the map on its own.
+Objects with unflushed changes are kept alive by their states (see ``state.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+__all__ = ["IdentityMap", "identity_key"]
+
+
+def identity_key(model, pk, using: str = "default") -> tuple:
+    """The identity-map key of the row of ``model`` with primary key ``pk`` in ``using``."""
+    return (model._meta.concrete_model, pk, using)
+
+
+class IdentityMap:
+    """``key -> InstanceState`` with a read API that speaks in objects."""
+
+    __slots__ = ("_dict",)
+
+    def __init__(self):
+        self._dict: dict = {}
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __contains__(self, key) -> bool:
+        return self.get(key) is not None
+
+    def __getitem__(self, key):
+        obj = self.get(key)
+        if obj is None:
+            raise KeyError(key)
+        return obj
+
+    def get(self, key, default=None):
+        state = self._dict.get(key)
+        if state is None:
+            return default
+        obj = state.obj()
+        return default if obj is None else obj
+
+    def get_state(self, key):
+        return self._dict.get(key)
+
+    def keys(self):
+        return list(self._dict)
+
+    def values(self) -> list:
+        return [obj for obj in (s.obj() for s in list(self._dict.values())) if obj is not None]
+
+    def items(self) -> list:
+        pairs = ((key, state.obj()) for key, state in list(self._dict.items()))
+        return [(key, obj) for key, obj in pairs if obj is not None]
+
+    def __iter__(self) -> Iterator:
+        return iter(list(self._dict))
+
+    def all_states(self) -> list:
+        return list(self._dict.values())
+
+    def states_of(self, concrete_model, alias) -> Iterator:
+        """States of one model in one database (a scan: used by rare paths only)."""
+        for (model, _pk, db), state in list(self._dict.items()):
+            if model is concrete_model and db == alias:
+                yield state
+
+    def has_model(self, concrete_model, alias) -> bool:
+        return any(True for _ in self.states_of(concrete_model, alias))
+
+    # -- mutation, for the session only -------------------------------------
+
+    def add(self, state) -> None:
+        existing = self._dict.get(state.key)
+        if existing is not None and existing is not state and existing.obj() is not None:
+            raise AssertionError(f"identity map already holds {state.key!r}")
+        self._dict[state.key] = state
+
+    def discard(self, state) -> None:
+        if self._dict.get(state.key) is state:
+            del self._dict[state.key]
+
+    def replace_key(self, state, new_key) -> None:
+        self.discard(state)
+        state.key = new_key
+        self._dict[new_key] = state
+
+    def clear(self) -> None:
+        self._dict.clear()
+
+    def _discard_collected(self, state) -> None:
+        if state.key is not None and self._dict.get(state.key) is state:
+            del self._dict[state.key]

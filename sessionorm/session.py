@@ -1,0 +1,1141 @@
+"""The Session: identity map, object lifecycle and unit of work for Django models.
+
+A :class:`Session` collects the changes an application makes to model objects
+and writes them in one dependency-ordered, batched flush inside its transaction::
+
+    with Session() as session:
+        author = Author(name="Ursula")
+        session.add_all([author, Book(title="The Dispossessed", author=author)])
+        session.commit()          # INSERT author, then book with its author_id
+
+The flow of a flush, from :meth:`Session.flush` downwards: cascade new related
+objects into the session, collect the rows to write (``_rows_to_save``), plan
+(``unitofwork.plan_saves`` and ``deletion.plan_deletes``), execute
+(``persistence.execute``), then record the new states (``_finalize_flush``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterable, Iterator
+
+from django.db import DatabaseError, connections, router
+from django.db.models import signals
+
+from sessionorm import events
+from sessionorm.deletion import plan_deletes
+from sessionorm.exc import (
+    InvalidRequestError,
+    ObjectDeletedError,
+    SessionORMError,
+    describe,
+)
+from sessionorm.identity import IdentityMap
+from sessionorm.instrumentation import STATE_ATTR, instance_info, model_info
+from sessionorm.persistence import FlushContext, execute
+from sessionorm.query import BulkContext, session_queryset
+from sessionorm.state import NO_VALUE, InstanceState, _sessions, ensure_state, state_of
+from sessionorm.transaction import SessionTransaction, TransactionState
+from sessionorm.unitofwork import FlushPlan, SaveRow, plan_saves
+
+__all__ = [
+    "Session",
+    "sessionmaker",
+    "object_session",
+    "close_all_sessions",
+    "make_transient",
+    "make_transient_to_detached",
+]
+
+JOIN_MODES = ("conditional_savepoint", "create_savepoint", "rollback_only", "control_fully")
+
+_session_ids = itertools.count(1)
+
+
+def _config():
+    try:
+        from sessionorm.conf import get_config
+    except ImportError:  # pragma: no cover - conf.py is part of the package
+        return {}
+    return get_config()
+
+
+class Session:
+    """Manages persistence operations for Django model objects.
+
+    :param using: the database alias for every model (default: binds, then the
+        routers' ``db_for_write``).
+    :param binds: ``{Model | "app_label.Model" | "app_label": alias}``.
+    :param autoflush: flush before queries and loads.
+    :param expire_on_commit: expire every object after ``commit()`` so the next
+        access reads what the database now holds.
+    :param info: a dict for the application's own use (``session.info``).
+    :param join_transaction_mode: what to do when Django's connection is already
+        inside ``transaction.atomic()``; see the transactions documentation.
+    """
+
+    def __init__(
+        self,
+        using: str | None = None,
+        binds: dict | None = None,
+        autoflush: bool = True,
+        expire_on_commit: bool = True,
+        twophase: bool = False,
+        info: dict | None = None,
+        join_transaction_mode: str = "conditional_savepoint",
+        *,
+        _factory=None,
+    ):
+        if join_transaction_mode not in JOIN_MODES:
+            raise InvalidRequestError(
+                f"join_transaction_mode={join_transaction_mode!r} is not one of "
+                f"{', '.join(JOIN_MODES)}."
+            )
+        self.using = using
+        self._binds: dict = dict(binds or {})
+        self.autoflush = autoflush
+        self.expire_on_commit = expire_on_commit
+        self.twophase = twophase
+        self.join_transaction_mode = join_transaction_mode
+        self.info = dict(info or {})
+        self._factory = _factory
+        self.hash_key = next(_session_ids)
+        _sessions[self.hash_key] = self
+        self.identity_map = IdentityMap()
+        self._new: dict[InstanceState, object] = {}  # pending, in add() order
+        self._deleted: dict[InstanceState, object] = {}  # marked, not yet flushed
+        self._modified: set[InstanceState] = set()
+        self._transaction: SessionTransaction | None = None
+        self._flushing = False
+        self._no_autoflush = 0
+        self._bind_cache: dict = {}
+        self.dispatch = events.SessionDispatch(self)
+
+    def __repr__(self):
+        return f"<Session {self.hash_key} objects={len(self.identity_map)} new={len(self._new)}>"
+
+    # -- context manager -------------------------------------------------------------
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    # -- databases -----------------------------------------------------------------
+
+    def get_bind(self, model) -> str:
+        """The database alias this session uses for ``model``."""
+        alias = self._bind_cache.get(model)
+        if alias is None:
+            alias = self._bind_cache[model] = self._resolve_bind(model)
+        return alias
+
+    def _resolve_bind(self, model) -> str:
+        binds = self._binds
+        if binds:
+            for klass in model.__mro__:
+                if klass in binds:
+                    return binds[klass]
+            opts = model._meta
+            for name in (opts.label, opts.label_lower, opts.app_label):
+                if name in binds:
+                    return binds[name]
+        if self.using is not None:
+            return self.using
+        return router.db_for_write(model)
+
+    def bind_model(self, model, alias: str) -> None:
+        """Use database ``alias`` for ``model`` (and its subclasses) from now on."""
+        self._binds[model] = alias
+        self._bind_cache.clear()
+
+    def _alias_for_new(self, obj) -> str:
+        if self._binds or self.using is not None:
+            return self.get_bind(type(obj))
+        return router.db_for_write(type(obj), instance=obj)
+
+    def connection(self, model=None, *, using: str | None = None):
+        """Django's connection for ``model`` (or ``using``), inside this session's transaction."""
+        alias = using or (self.get_bind(model) if model is not None else self._default_alias())
+        return self._connection_for_alias(alias)
+
+    def _default_alias(self) -> str:
+        return self.using or "default"
+
+    def _connection_for_alias(self, alias: str):
+        return self._work_transaction("use the database").connection_for(alias)
+
+    def execute(self, sql: str, params=None, *, model=None, using: str | None = None):
+        """Run raw SQL in this session's transaction (after autoflush).
+
+        Returns a :class:`Result`: ``rows`` (for statements that return rows) and
+        ``rowcount``.
+        """
+        self._autoflush()
+        connection = self.connection(model, using=using)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall() if cursor.description else []
+            return Result(rows, cursor.rowcount, cursor.description)
+
+    def scalar(self, sql: str, params=None, *, model=None, using: str | None = None):
+        """The first column of the first row of ``sql``, or None."""
+        return self.execute(sql, params, model=model, using=using).scalar()
+
+    # -- transactions -------------------------------------------------------------
+
+    def _autobegin(self) -> SessionTransaction:
+        if self._transaction is None:
+            self._transaction = SessionTransaction(self)
+        return self._transaction
+
+    def _work_transaction(self, operation: str) -> SessionTransaction:
+        transaction = self._autobegin()
+        if transaction.state is not TransactionState.ACTIVE:
+            transaction._raise_for_state(operation)
+        return transaction
+
+    def begin(self, nested: bool = False) -> SessionTransaction:
+        """Begin a transaction explicitly; ``with session.begin():`` commits at the end.
+
+        The session also begins one by itself on first use (autobegin), so this is
+        only needed to make the transaction's extent visible in code.
+        """
+        if nested:
+            return self.begin_nested()
+        if self._transaction is not None:
+            raise InvalidRequestError(
+                "A transaction is already begun on this Session (it begins one by itself "
+                "on first use). Use session.begin_nested() for a SAVEPOINT, or call "
+                "commit() / rollback() before begin()."
+            )
+        return self._autobegin()
+
+    def begin_nested(self) -> SessionTransaction:
+        """Begin a SAVEPOINT; rolling it back undoes only what happened inside it."""
+        parent = self._work_transaction("begin_nested")
+        self._transaction = SessionTransaction(self, parent=parent, nested=True)
+        return self._transaction
+
+    def get_transaction(self) -> SessionTransaction | None:
+        """The root transaction, or None."""
+        transaction = self._transaction
+        while transaction is not None and transaction.parent is not None:
+            transaction = transaction.parent
+        return transaction
+
+    def get_nested_transaction(self) -> SessionTransaction | None:
+        """The innermost SAVEPOINT transaction, or None."""
+        transaction = self._transaction
+        return transaction if transaction is not None and transaction.nested else None
+
+    def in_transaction(self) -> bool:
+        return self._transaction is not None
+
+    def in_nested_transaction(self) -> bool:
+        return self.get_nested_transaction() is not None
+
+    @property
+    def is_active(self) -> bool:
+        """False only while a failed flush waits for ``rollback()``."""
+        transaction = self._transaction
+        return transaction is None or transaction.state is not TransactionState.DEACTIVE
+
+    def commit(self) -> None:
+        """Flush, then commit the whole transaction (nested levels included)."""
+        transaction = self._autobegin()
+        while transaction.nested:
+            transaction.commit()
+            transaction = self._transaction
+        transaction.commit()
+
+    def rollback(self) -> None:
+        """Roll back the whole transaction and restore the objects' state."""
+        while self._transaction is not None:
+            self._transaction.rollback()
+
+    def prepare(self) -> None:
+        """Flush and prepare the root transaction for commit."""
+        transaction = self._autobegin()
+        if transaction.nested:
+            raise InvalidRequestError("prepare() applies to the root transaction only.")
+        transaction.prepare()
+
+    def close(self) -> None:
+        """Roll back any transaction and detach every object; the session stays usable."""
+        try:
+            self.rollback()
+        finally:
+            self.expunge_all()
+
+    def invalidate(self) -> None:
+        """Close the session and the database connections it used (for broken connections)."""
+        aliases = set()
+        transaction = self._transaction
+        while transaction is not None:
+            aliases.update(transaction._atomics)
+            transaction = transaction.parent
+        try:
+            self.close()
+        except DatabaseError:
+            pass
+        finally:
+            for alias in aliases:
+                connections[alias].close()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def add(self, obj) -> None:
+        """Put ``obj`` in the session: transient becomes pending, detached persistent.
+
+        Related objects assigned to its foreign keys that are in no session are
+        added too (cascade).
+        """
+        self._add(obj, set())
+
+    def add_all(self, objects: Iterable) -> None:
+        seen: set = set()
+        for obj in objects:
+            self._add(obj, seen)
+
+    def _add(self, obj, seen: set) -> None:
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        state = ensure_state(obj)
+        self._attach(state, obj)
+        self._cascade(obj, seen)
+
+    def _cascade(self, obj, seen: set) -> None:
+        cache = obj._state.fields_cache
+        if not cache:
+            return
+        for fk in instance_info(obj).fk_fields:
+            related = cache.get(fk.name)
+            if related is None or id(related) in seen:
+                continue
+            related_state = state_of(related)
+            if related_state is None or related_state.session_id is None:
+                self._add(related, seen)
+
+    def _attach(self, state: InstanceState, obj) -> None:
+        if state.session_id == self.hash_key:
+            if state.deleted:
+                raise InvalidRequestError(
+                    f"{describe(obj)} was deleted in this session's transaction; it cannot be "
+                    "added back. Roll back, or use make_transient(obj) and add it as a new object."
+                )
+            return
+        other = state.session
+        if other is not None:
+            raise InvalidRequestError(
+                f"{describe(obj)} is already attached to session {other.hash_key} (this is "
+                f"session {self.hash_key}). Expunge it from that session first "
+                "(other.expunge(obj)), or use session.merge(obj) to copy its state here."
+            )
+        for fn in self.dispatch.before_attach:
+            fn(self, obj)
+        if state.key is None:
+            state.session_id = self.hash_key
+            state._strong = obj
+            self._new[state] = obj
+            for fn in self.dispatch.transient_to_pending:
+                fn(self, obj)
+        else:
+            existing = self.identity_map.get(state.key)
+            if existing is not None and existing is not obj:
+                raise InvalidRequestError(
+                    f"Cannot attach {describe(obj)}: this session already holds another object "
+                    f"for that row. Use session.merge(obj) to copy its state onto the session's object."
+                )
+            state.session_id = self.hash_key
+            self.identity_map.add(state)
+            if state.committed_state:
+                state.modified = True
+                state._strong = obj
+                self._modified.add(state)
+            for fn in self.dispatch.detached_to_persistent:
+                fn(self, obj)
+        for fn in self.dispatch.after_attach:
+            fn(self, obj)
+
+    def delete(self, obj) -> None:
+        """Mark a persistent object for deletion at the next flush.
+
+        ``on_delete`` rules of foreign keys pointing at it are applied then.
+        """
+        state = state_of(obj)
+        if state is None or state.key is None:
+            raise InvalidRequestError(
+                f"{describe(obj)} is not persisted, so there is no row to delete. To drop "
+                "a pending object from the session, use session.expunge(obj)."
+            )
+        if state.session_id != self.hash_key:
+            self._attach(state, obj)
+        if state.deleted or state in self._deleted:
+            return
+        self._deleted[state] = obj
+        state._strong = obj
+
+    def expunge(self, obj) -> None:
+        """Remove ``obj`` from the session: pending becomes transient, persistent detached."""
+        state = state_of(obj)
+        if state is None or state.session_id != self.hash_key:
+            raise InvalidRequestError(f"{describe(obj)} is not present in this Session.")
+        self._detach(state, obj)
+
+    def _detach(self, state: InstanceState, obj) -> None:
+        was_pending = state.key is None
+        self._new.pop(state, None)
+        self._deleted.pop(state, None)
+        self._modified.discard(state)
+        if not was_pending:
+            self.identity_map.discard(state)
+        state.session_id = None
+        state.modified = False
+        state._strong = None
+        name = "pending_to_transient" if was_pending else "persistent_to_detached"
+        for fn in getattr(self.dispatch, name):
+            fn(self, obj)
+
+    def expunge_all(self) -> None:
+        """Detach every object; pending ones become transient."""
+        for state in self.identity_map.all_states() + list(self._new):
+            obj = state.obj()
+            if obj is not None:
+                self._detach(state, obj)
+            else:
+                state.session_id = None
+        self.identity_map.clear()
+        self._new.clear()
+        self._deleted.clear()
+        self._modified.clear()
+
+    @property
+    def new(self) -> list:
+        """Pending objects, in the order they were added."""
+        return list(self._new.values())
+
+    @property
+    def dirty(self) -> list:
+        """Persistent objects with attribute changes (see ``is_modified`` for net changes)."""
+        return [
+            obj
+            for obj in (s.obj() for s in self._modified if s not in self._deleted)
+            if obj is not None
+        ]
+
+    @property
+    def deleted(self) -> list:
+        """Objects marked with ``delete()`` and not flushed yet."""
+        return list(self._deleted.values())
+
+    def is_modified(self, obj) -> bool:
+        """True if a loaded attribute of ``obj`` has a value other than the one loaded."""
+        state = ensure_state(obj)
+        return bool(state.changes(obj))
+
+    def __contains__(self, obj) -> bool:
+        state = state_of(obj)
+        if state is None or state.session_id != self.hash_key:
+            return False
+        return state in self._new or state.persistent
+
+    def __iter__(self) -> Iterator:
+        return iter(self.identity_map.values() + list(self._new.values()))
+
+    def __len__(self) -> int:
+        return len(self.identity_map) + len(self._new)
+
+    # -- loading --------------------------------------------------------------------
+
+    def query(self, model):
+        """A QuerySet of ``model`` (its default manager's) bound to this session."""
+        model_info(model)
+        return session_queryset(self, model, alias=self.get_bind(model))
+
+    def get(self, model, pk, *, populate_existing=False, with_for_update=False):
+        """The object of ``model`` with primary key ``pk``, or None.
+
+        An object already in the session is returned without SQL.
+        """
+        cached = self._bind_cache.get(("get", model))
+        if cached is None:
+            info = model_info(model)
+            cached = self._bind_cache[("get", model)] = (info.concrete_model, self.get_bind(model))
+        concrete, alias = cached
+        if not (populate_existing or with_for_update):
+            state = self.identity_map._dict.get((concrete, pk, alias))
+            if state is not None:
+                obj = state.obj()
+                if obj is not None:
+                    return self._get_mapped(obj, state)
+        return self._get_load(model, concrete, alias, pk, populate_existing, with_for_update)
+
+    def _get_mapped(self, obj, state):
+        if state.deleted or state in self._deleted:
+            return None
+        if state.expired_attributes:
+            try:
+                self._load_attributes(obj, state, sorted(state.expired_attributes), autoflush=True)
+            except ObjectDeletedError:
+                return None
+        return obj
+
+    def _get_load(self, model, concrete, alias, pk, populate_existing, with_for_update):
+        pk_field = model._meta.pk
+        if not isinstance(pk, tuple):
+            pk = pk_field.to_python(pk)
+        if not (populate_existing or with_for_update):
+            state = self.identity_map._dict.get((concrete, pk, alias))
+            if state is not None and state.obj() is not None:
+                return self._get_mapped(state.obj(), state)
+        qs = session_queryset(self, model, manager=model._base_manager, alias=alias).filter(pk=pk)
+        if populate_existing:
+            qs = qs.populate_existing()
+        if with_for_update:
+            options = with_for_update if isinstance(with_for_update, dict) else {}
+            qs = qs.select_for_update(**options)
+        rows = list(qs)
+        return rows[0] if rows else None
+
+    def refresh(self, obj, attribute_names=None, with_for_update=False) -> None:
+        """Reload ``obj`` (or the named attributes) from the database now."""
+        state = state_of(obj)
+        if state is None or state.session_id != self.hash_key or state.key is None:
+            raise InvalidRequestError(
+                f"{describe(obj)} is not persistent within this Session, so it cannot be "
+                "refreshed. Add it with session.add(obj) or load it with session.get()."
+            )
+        names = self._attnames(state, attribute_names)
+        self._load_attributes(obj, state, names, autoflush=True, for_update=with_for_update)
+
+    def _attnames(self, state, attribute_names):
+        if attribute_names is None:
+            return list(state.info.expirable)
+        names = []
+        for name in attribute_names:
+            if name in state.info.tracked:
+                names.append(name)
+                continue
+            try:
+                names.append(state.info.model._meta.get_field(name).attname)
+            except Exception:
+                raise InvalidRequestError(
+                    f"{state.info.label} has no field {name!r}; name a concrete field."
+                ) from None
+        return names
+
+    def _load_attributes(self, obj, state, attnames, autoflush, for_update=False) -> None:
+        """Read ``attnames`` of ``obj``'s row in one SELECT and write them onto it."""
+        if autoflush:
+            self._autoflush()
+        alias = state.key[2]
+        self._connection_for_alias(alias)
+        info = state.info
+        model = type(obj)
+        qs = model._base_manager.db_manager(alias).filter(pk=state.key[1])
+        names = [info.field_for_attname[a].name for a in attnames]
+        if set(attnames) != set(info.attnames):
+            qs = qs.only(*names)
+        if for_update:
+            qs = qs.select_for_update(**(for_update if isinstance(for_update, dict) else {}))
+        rows = list(qs)
+        if not rows:
+            raise ObjectDeletedError(
+                f"{describe(obj)}: its row no longer exists in database {alias!r} (deleted by "
+                "another transaction, or its insert was rolled back), so its expired "
+                "attributes cannot load. Expunge it, or roll back the session."
+            )
+        loaded = rows[0].__dict__
+        data = obj.__dict__
+        committed = state.committed_state
+        with state.loading():
+            for name in attnames:
+                if name in loaded:
+                    data[name] = loaded[name]
+                    if committed:
+                        committed.pop(name, None)
+        if committed is not None and not committed:
+            state.committed_state = None
+
+    def _register_loaded(self, obj, alias, populate_existing=False, annotations=()):
+        """The session's object for a row Django just loaded as ``obj``."""
+        info = instance_info(obj)
+        key = (info.concrete_model, obj.pk, alias)
+        identity = self.identity_map._dict
+        state = identity.get(key)
+        existing = state.obj() if state is not None else None
+        if existing is None:
+            state = InstanceState(obj, info)
+            state.key = key
+            state.session_id = self.hash_key
+            obj.__dict__[STATE_ATTR] = state
+            identity[key] = state
+            for fn in self.dispatch.loaded_as_persistent:
+                fn(self, obj)
+            self._register_related(obj, obj, alias)
+            return obj
+        if populate_existing:
+            self._overwrite(existing, state, obj)
+        elif state.expired_attributes:
+            self._fill_expired(existing, state, obj)
+        for name in annotations:
+            existing.__dict__[name] = obj.__dict__.get(name)
+        self._register_related(obj, existing, alias)
+        return existing
+
+    def _register_related(self, loaded, target, alias) -> None:
+        cache = loaded._state.fields_cache
+        if not cache:
+            return
+        target_cache = target._state.fields_cache
+        for name, related in list(cache.items()):
+            if related is None or not hasattr(related, "_meta") or state_of(related) is not None:
+                continue
+            mapped = self._register_loaded(related, alias)
+            if target is loaded or name not in target_cache:
+                target_cache[name] = mapped
+
+    def _overwrite(self, existing, state, loaded) -> None:
+        data, source = existing.__dict__, loaded.__dict__
+        with state.loading():
+            for name in state.info.attnames:
+                if name in source:
+                    data[name] = source[name]
+        if state.committed_state:
+            for name in state.info.attnames:
+                if name in source:
+                    state.committed_state.pop(name, None)
+            if not state.committed_state and state not in self._new:
+                state.mark_clean()
+                self._modified.discard(state)
+
+    def _fill_expired(self, existing, state, loaded) -> None:
+        data, source = existing.__dict__, loaded.__dict__
+        with state.loading():
+            for name in list(state.expired_attributes):
+                if name in source:
+                    data[name] = source[name]
+
+    # -- expiry ---------------------------------------------------------------------
+
+    def expire(self, obj, attribute_names=None) -> None:
+        """Forget loaded values (and unflushed changes); they load again on access."""
+        state = state_of(obj)
+        if state is None or state.session_id != self.hash_key or state.key is None:
+            raise InvalidRequestError(
+                f"{describe(obj)} is not persistent within this Session; only objects with "
+                "a row can be expired."
+            )
+        names = None if attribute_names is None else self._attnames(state, attribute_names)
+        self._expire_state(state, obj, names)
+
+    def _expire_state(self, state, obj, names=None) -> None:
+        state.expire(obj, names)
+        if not state.committed_state and state.modified:
+            state.mark_clean()
+            self._modified.discard(state)
+
+    def expire_all(self) -> None:
+        """Expire every persistent object in the session."""
+        for state in self.identity_map.all_states():
+            obj = state.obj()
+            if obj is not None:
+                self._expire_state(state, obj)
+
+    # -- merge ---------------------------------------------------------------------
+
+    def merge(self, obj, load: bool = True):
+        """Copy ``obj``'s state onto the session's object for the same row; return that object.
+
+        ``obj`` itself is not added. With ``load=False`` no SQL is sent: the object
+        must be clean, and its values are trusted as the row's.
+        """
+        return self._merge(obj, load, {})
+
+    def _merge(self, obj, load, memo):
+        if id(obj) in memo:
+            return memo[id(obj)]
+        info = instance_info(obj)
+        source_state = state_of(obj)
+        if source_state is not None and source_state.session_id == self.hash_key:
+            return obj
+        if not load and source_state is not None and source_state.committed_state:
+            raise InvalidRequestError(
+                f"merge(load=False) cannot merge {describe(obj)}: it has unflushed changes. "
+                "Flush them in its own session first, or merge with load=True."
+            )
+        pk = obj.pk
+        pk_known = pk is not None and not (isinstance(pk, tuple) and None in pk)
+        target = None
+        if pk_known:
+            alias = self.get_bind(type(obj))
+            target = self.identity_map.get((info.concrete_model, pk, alias))
+            if target is None and load:
+                target = self.get(type(obj), pk)
+            if target is None and not load:
+                target = self._merge_as_persistent(obj, info, pk, alias)
+        if target is None:
+            target = type(obj)()
+            memo[id(obj)] = target
+            self._copy_values(obj, target)
+            self.add(target)
+        else:
+            memo[id(obj)] = target
+            if load:
+                self._copy_values(obj, target)
+        self._merge_related(obj, target, load, memo)
+        return target
+
+    def _merge_as_persistent(self, obj, info, pk, alias):
+        target = type(obj)()
+        data = obj.__dict__
+        target_data = target.__dict__
+        for name in info.attnames:
+            if name in data:
+                target_data[name] = data[name]
+            else:
+                target_data.pop(name, None)
+        target._state.adding = False
+        target._state.db = alias
+        state = ensure_state(target)
+        state.key = (info.concrete_model, pk, alias)
+        missing = [n for n in info.expirable if n not in target_data]
+        if missing:
+            state.expired_attributes = set(missing)
+        self._attach(state, target)
+        return target
+
+    def _copy_values(self, source, target) -> None:
+        data = source.__dict__
+        for name in instance_info(source).attnames:
+            if name in data and target.__dict__.get(name, NO_VALUE) != data[name]:
+                setattr(target, name, data[name])
+
+    def _merge_related(self, source, target, load, memo) -> None:
+        cache = source._state.fields_cache
+        if not cache:
+            return
+        for fk in instance_info(source).fk_fields:
+            related = cache.get(fk.name)
+            if related is not None:
+                target._state.fields_cache[fk.name] = self._merge(related, load, memo)
+
+    # -- autoflush -------------------------------------------------------------------
+
+    @property
+    @contextlib.contextmanager
+    def no_autoflush(self):
+        """``with session.no_autoflush:`` queries inside do not flush first."""
+        self._no_autoflush += 1
+        try:
+            yield self
+        finally:
+            self._no_autoflush -= 1
+
+    def _has_changes(self) -> bool:
+        return bool(self._new or self._modified or self._deleted)
+
+    def _autoflush(self) -> None:
+        if not self.autoflush or self._flushing or self._no_autoflush or not self._has_changes():
+            return
+        try:
+            self.flush()
+        except (SessionORMError, DatabaseError) as exc:
+            exc.add_note(
+                "This error was raised by the session's autoflush before a query or load. "
+                "If the flush happens too early, wrap the code in `with session.no_autoflush:`."
+            )
+            raise
+
+    # -- flush -------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write every pending change to the database, in dependency order, batched."""
+        if self._flushing:
+            raise InvalidRequestError(
+                "flush() was called while this session is already flushing (from a signal "
+                "receiver or a flush event listener). Do that work in an after_flush_postexec "
+                "listener, or after the flush returns."
+            )
+        if not self._has_changes():
+            return
+        self._flushing = True
+        try:
+            self._flush()
+        finally:
+            self._flushing = False
+
+    def _flush(self) -> None:
+        transaction = self._work_transaction("flush")
+        for fn in self.dispatch.before_flush:
+            fn(self, None, None)
+        self._cascade_pending()
+        config = _config()
+        ctx = FlushContext(
+            self,
+            send_signals=config.get("SEND_SIGNALS", True),
+            batch_size=config.get("BATCH_SIZE"),
+        )
+        try:
+            plan = self._plan_flush(ctx)
+            if plan:
+                ctx.writing = True
+                execute(plan, ctx)
+        except BaseException as exc:
+            ctx.undo()
+            if ctx.writing:
+                transaction._flush_failed(exc)
+            raise
+        for fn in self.dispatch.after_flush:
+            fn(self, ctx)
+        self._finalize_flush(ctx, plan, transaction)
+        for fn in self.dispatch.after_flush_postexec:
+            fn(self, ctx)
+
+    def _cascade_pending(self) -> None:
+        """Add transient objects assigned to foreign keys of new and changed objects."""
+        seen: set = set()
+        for obj in list(self._new.values()) + [s.obj() for s in list(self._modified)]:
+            if obj is not None:
+                self._cascade(obj, seen)
+
+    def _plan_flush(self, ctx) -> FlushPlan:
+        deletes = plan_deletes(self, list(self._deleted.items())) if self._deleted else []
+        going = {id(obj) for step in deletes for _state, obj in step.states}
+        inserts = self._rows_to_insert(ctx)
+        updates = self._rows_to_update(ctx, going)
+        return FlushPlan(plan_saves(inserts, updates) + deletes)
+
+    def _rows_to_insert(self, ctx) -> list[SaveRow]:
+        rows = []
+        for state, obj in list(self._new.items()):
+            alias = self._alias_for_new(obj)
+            if ctx.send_signals and signals.pre_save.has_listeners(type(obj)):
+                signals.pre_save.send(
+                    sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
+                )
+            rows.append(SaveRow(obj, state, alias))
+        return rows
+
+    def _rows_to_update(self, ctx, going: set) -> list[SaveRow]:
+        rows = []
+        for state in list(self._modified):
+            obj = state.obj()
+            if obj is None or id(obj) in going or state.deleted:
+                continue
+            if not state.changes(obj):
+                state.mark_clean()
+                self._modified.discard(state)
+                continue
+            for field in state.info.update_presave_fields:
+                field.pre_save(obj, add=False)
+            alias = state.key[2]
+            if ctx.send_signals and signals.pre_save.has_listeners(type(obj)):
+                signals.pre_save.send(
+                    sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
+                )
+            changes = state.changes(obj)
+            if changes:
+                rows.append(SaveRow(obj, state, alias, tuple(changes)))
+        return rows
+
+    def _finalize_flush(self, ctx, plan, transaction) -> None:
+        identity = self.identity_map
+        for state, obj, alias in ctx.inserted:
+            state.key = (state.info.concrete_model, obj.pk, alias)
+            identity.add(state)
+            state.mark_clean()
+            self._new.pop(state, None)
+            transaction._new[state] = obj
+            for fn in self.dispatch.pending_to_persistent:
+                fn(self, obj)
+        for obj, attname, old in ctx.generated_values():
+            state = state_of(obj)
+            if state is not None:
+                transaction.record_generated(state, attname, old)
+        for state, obj in ctx.updated:
+            new_key = (state.key[0], obj.pk, state.key[2])
+            if new_key != state.key:
+                transaction._key_switches.setdefault(state, state.key)
+                identity.replace_key(state, new_key)
+            state.mark_clean()
+            self._modified.discard(state)
+            transaction._dirty[state] = obj
+        for state, obj in ctx.deleted:
+            identity.discard(state)
+            self._deleted.pop(state, None)
+            self._modified.discard(state)
+            state.mark_clean()
+            state.deleted = state.was_deleted = True
+            transaction._deleted[state] = obj
+            for fn in self.dispatch.persistent_to_deleted:
+                fn(self, obj)
+        for state, obj, names in ctx.expire_after:
+            state.expire(obj, names)
+        self._expire_nulled_foreign_keys(plan)
+
+    def _expire_nulled_foreign_keys(self, plan) -> None:
+        """Objects whose foreign key a SET_NULL/SET_DEFAULT rule changed reload it."""
+        for step in plan.steps:
+            if step.kind != "delete" or not step.field_updates:
+                continue
+            gone: dict = {}
+            for model, objects in step.batches:
+                gone.setdefault(model._meta.concrete_model, set()).update(o.pk for o in objects)
+            for field, _value, _targets in step.field_updates:
+                keys = gone.get(field.related_model._meta.concrete_model, set())
+                for state in self.identity_map.states_of(
+                    field.model._meta.concrete_model, step.alias
+                ):
+                    obj = state.obj()
+                    if obj is not None and obj.__dict__.get(field.attname) in keys:
+                        state.expire(obj, [field.attname])
+
+    # -- bulk query operations --------------------------------------------------------
+
+    def _mapped_keys_matching(self, queryset) -> set | None:
+        concrete = queryset.model._meta.concrete_model
+        if not self.identity_map.has_model(concrete, queryset.db):
+            return None
+        return set(queryset.model._base_manager.db_manager(queryset.db)
+                   .filter(pk__in=queryset.values("pk")).values_list("pk", flat=True))
+
+    def _after_bulk_update(self, queryset, affected, values, rowcount) -> None:
+        if affected:
+            concrete = queryset.model._meta.concrete_model
+            info = model_info(queryset.model)
+            names = [queryset.model._meta.get_field(name).attname for name in values]
+            names = [n for n in names if n in info.tracked]
+            for pk in affected:
+                state = self.identity_map.get_state((concrete, pk, queryset.db))
+                obj = state.obj() if state is not None else None
+                if obj is not None:
+                    self._expire_state(state, obj, names)
+        context = BulkContext(self, queryset, rowcount, values)
+        for fn in self.dispatch.after_bulk_update:
+            fn(context)
+
+    def _bulk_delete(self, queryset):
+        from sessionorm.deletion import SessionCollector
+
+        alias = queryset.db
+        collector = SessionCollector(self, using=alias, origin=queryset)
+        collector.collect(queryset._chain())
+        marked = []
+        for model, instances in collector.data.items():
+            concrete = model._meta.concrete_model
+            for instance in instances:
+                state = self.identity_map.get_state((concrete, instance.pk, alias))
+                if state is not None and state.obj() is not None:
+                    marked.append((state, state.obj()))
+        result = collector.delete()
+        transaction = self._work_transaction("delete")
+        for state, obj in marked:
+            self.identity_map.discard(state)
+            self._deleted.pop(state, None)
+            self._modified.discard(state)
+            state.mark_clean()
+            state.deleted = state.was_deleted = True
+            transaction._deleted[state] = obj
+            for fn in self.dispatch.persistent_to_deleted:
+                fn(self, obj)
+        self._expire_nulled_foreign_keys(
+            FlushPlan([_CollectedDeletes(alias, collector)])
+        )
+        context = BulkContext(self, queryset, result[0])
+        for fn in self.dispatch.after_bulk_delete:
+            fn(context)
+        return result
+
+    # -- transaction outcomes -----------------------------------------------------------
+
+    def _after_root_commit(self, transaction) -> None:
+        for state, obj in transaction._deleted.items():
+            state.session_id = None
+            state.deleted = False
+            state._strong = None
+            for fn in self.dispatch.deleted_to_detached:
+                fn(self, obj)
+        if self.expire_on_commit:
+            self.expire_all()
+
+    def _restore_snapshot(self, transaction) -> None:
+        """Undo in memory what ``transaction`` did (see ``rollback()``)."""
+        identity = self.identity_map
+        for state, obj in list(transaction._new.items()) + list(self._new.items()):
+            self._make_transient_after_rollback(state, obj, transaction)
+        for state, old_key in transaction._key_switches.items():
+            identity.replace_key(state, old_key)
+        for state, obj in list(transaction._deleted.items()) + list(self._deleted.items()):
+            state.deleted = False
+            state.session_id = self.hash_key
+            if identity.get_state(state.key) is None:
+                identity.add(state)
+            state._strong = None
+            self._deleted.pop(state, None)
+            for fn in self.dispatch.deleted_to_persistent:
+                fn(self, obj)
+        self._deleted.clear()
+        if transaction.nested:
+            targets = {s for s in self._modified} | set(transaction._dirty)
+        else:
+            targets = identity.all_states()
+        for state in list(targets):
+            obj = state.obj()
+            if obj is not None and state.key is not None and state.session_id == self.hash_key:
+                self._expire_state(state, obj)
+
+    def _make_transient_after_rollback(self, state, obj, transaction) -> None:
+        self.identity_map.discard(state)
+        self._new.pop(state, None)
+        self._modified.discard(state)
+        was_persistent = state.key is not None
+        state.key = None
+        state.session_id = None
+        state._strong = None
+        state.mark_clean()
+        for attname, old in transaction._generated.get(state, {}).items():
+            if old is NO_VALUE:
+                obj.__dict__.pop(attname, None)
+            else:
+                obj.__dict__[attname] = old
+        obj._state.adding = True
+        obj._state.db = None
+        name = "persistent_to_transient" if was_persistent else "pending_to_transient"
+        for fn in getattr(self.dispatch, name):
+            fn(self, obj)
+
+
+class _CollectedDeletes:
+    """Adapts a Django collector to the shape ``_expire_nulled_foreign_keys`` reads."""
+
+    kind = "delete"
+
+    def __init__(self, alias, collector):
+        self.alias = alias
+        self.batches = list(collector.data.items())
+        self.field_updates = [(f, v, t) for (f, v), t in collector.field_updates.items()]
+
+
+class Result:
+    """The outcome of :meth:`Session.execute`."""
+
+    def __init__(self, rows, rowcount, description):
+        self.rows = rows
+        self.rowcount = rowcount
+        self.columns = [col[0] for col in description] if description else []
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self):
+        return len(self.rows)
+
+    def fetchall(self):
+        return list(self.rows)
+
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+    def scalar(self):
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self):
+        return [row[0] for row in self.rows]
+
+
+# -- sessionmaker ---------------------------------------------------------------------
+
+
+class sessionmaker:  # noqa: N801 - SQLAlchemy's name, a factory used like a class
+    """A configured factory of sessions::
+
+        Session = sessionmaker(expire_on_commit=False)
+        with Session.begin() as session:   # commits at the end, rolls back on error
+            session.add(obj)
+    """
+
+    def __init__(self, class_=None, **kw):
+        self.class_ = class_ or Session
+        self.kw = kw
+
+    def __call__(self, **local_kw) -> Session:
+        kw = {**self.kw, **local_kw}
+        return self.class_(_factory=self, **kw)
+
+    def configure(self, **kw) -> None:
+        """Change the arguments of sessions made from now on."""
+        self.kw.update(kw)
+
+    @contextlib.contextmanager
+    def begin(self):
+        """A new session in a transaction: committed at the end, closed always."""
+        with self() as session:
+            with session.begin():
+                yield session
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kw.items())
+        return f"sessionmaker(class_={self.class_.__name__}{', ' if args else ''}{args})"
+
+
+# -- module functions -------------------------------------------------------------------
+
+
+def object_session(obj) -> Session | None:
+    """The session ``obj`` belongs to, or None."""
+    state = state_of(obj)
+    return state.session if state is not None else None
+
+
+def close_all_sessions() -> None:
+    """Close every session in this process (for tests and shutdown)."""
+    for session in list(_sessions.values()):
+        session.close()
+
+
+def make_transient(obj) -> None:
+    """Turn ``obj`` back into a new object: no session, no identity; its values stay."""
+    state = state_of(obj)
+    if state is None:
+        return
+    session = state.session
+    was_persistent = state.key is not None and session is not None
+    if session is not None:
+        session._new.pop(state, None)
+        session._deleted.pop(state, None)
+        session._modified.discard(state)
+        session.identity_map.discard(state)
+    state.session_id = None
+    state.key = None
+    state.deleted = False
+    state.expired_attributes = None
+    state.mark_clean()
+    obj._state.adding = True
+    if was_persistent:
+        for fn in session.dispatch.persistent_to_transient:
+            fn(session, obj)
+
+
+def make_transient_to_detached(obj) -> None:
+    """Give a transient object with a primary key the identity of its row (detached)."""
+    state = ensure_state(obj)
+    if not state.transient:
+        raise InvalidRequestError(f"{describe(obj)} is {state.status}, not transient.")
+    pk = obj.pk
+    if pk is None or (isinstance(pk, tuple) and None in pk):
+        raise InvalidRequestError(
+            f"{describe(obj)} has no primary key; set it before make_transient_to_detached()."
+        )
+    alias = obj._state.db or router.db_for_write(type(obj), instance=obj)
+    state.key = (state.info.concrete_model, pk, alias)
+    obj._state.adding = False
+    obj._state.db = alias
+    missing = [n for n in state.info.expirable if n not in obj.__dict__]
+    if missing:
+        state.expired_attributes = set(missing)
+

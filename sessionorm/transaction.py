@@ -1,0 +1,265 @@
+"""The Session's transaction stack, built on Django's own atomic blocks.
+
+A :class:`SessionTransaction` is one level of the stack: the root (a database
+transaction per alias the session uses) or a nested one (a SAVEPOINT per alias).
+Each level enters a Django :class:`~django.db.transaction.Atomic` block per
+database, so Django code running inside the session's transaction sees
+``in_atomic_block``, makes savepoints for its own ``atomic()`` blocks, and its
+``transaction.on_commit`` callbacks run when the session commits.
+
+When the session starts while Django's connection is already inside an atomic
+block (a test case, ``ATOMIC_REQUESTS``, the caller's own ``atomic()``), the
+root level's Atomic is a nested one: Django makes it a SAVEPOINT, so
+``session.commit()`` releases it and ``session.rollback()`` rolls back to it, and
+the outer transaction is never committed or rolled back by the session.
+
+Each level also records what its flushes changed (objects inserted, deleted and
+updated) so that rolling it back restores exactly that in memory.
+
+This is machinery: use ``Session.begin()``, ``begin_nested()``, ``commit()`` and
+``rollback()``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+
+from django.db import connections
+from django.db.transaction import Atomic
+
+from sessionorm.exc import InvalidRequestError, PendingRollbackError, ResourceClosedError
+
+__all__ = ["SessionTransaction", "TransactionState"]
+
+
+class TransactionState(enum.Enum):
+    ACTIVE = "active"
+    PREPARED = "prepared"
+    COMMITTED = "committed"
+    DEACTIVE = "deactive"  # a flush failed: only rollback() is allowed
+    CLOSED = "closed"
+
+
+_ACTIVE, _PREPARED = TransactionState.ACTIVE, TransactionState.PREPARED
+_COMMITTED, _DEACTIVE = TransactionState.COMMITTED, TransactionState.DEACTIVE
+_CLOSED = TransactionState.CLOSED
+
+
+class _SessionRollback(Exception):
+    """Passed to ``Atomic.__exit__`` to make it roll back; never raised."""
+
+
+def _declare(*allowed: TransactionState):
+    """Run the method only in one of ``allowed`` states; otherwise explain why not."""
+
+    def decorate(method):
+        @functools.wraps(method)
+        def checked(self, *args, **kwargs):
+            if self._state not in allowed:
+                self._raise_for_state(method.__name__)
+            return method(self, *args, **kwargs)
+
+        checked._allowed_states = allowed
+        return checked
+
+    return decorate
+
+
+class SessionTransaction:
+    """One level of a Session's transaction stack (see the module docstring)."""
+
+    def __init__(self, session, parent: SessionTransaction | None = None, nested=False):
+        self.session = session
+        self.parent = parent
+        self.nested = nested
+        self._state = _ACTIVE
+        self._ended = False
+        self._atomics: dict[str, Atomic] = {}
+        self._rollback_exception: BaseException | None = None
+        # What this level's flushes did, for an exact rollback.
+        self._new: dict = {}  # state -> obj inserted here
+        self._deleted: dict = {}  # state -> obj deleted here
+        self._dirty: dict = {}  # state -> obj updated here
+        # state -> {attname: value before the flush generated it} (keys, defaults)
+        self._generated: dict = {}
+        self._key_switches: dict = {}  # state -> identity key before a primary key change
+        for fn in session.dispatch.after_transaction_create:
+            fn(session, self)
+        if nested:
+            for alias in parent._aliases():
+                self.connection_for(alias)
+
+    def __repr__(self):
+        kind = "nested" if self.nested else "root"
+        return f"<SessionTransaction {kind} {self._state.value} {sorted(self._atomics)}>"
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def state(self) -> TransactionState:
+        return self._state
+
+    @property
+    def is_active(self) -> bool:
+        return self._state is _ACTIVE
+
+    def _raise_for_state(self, operation: str):
+        if self._state is _DEACTIVE:
+            raise PendingRollbackError(
+                "This Session's transaction has been rolled back due to a previous "
+                f"exception during flush, so {operation}() cannot run. Call "
+                "session.rollback() first; after it the session can begin again. "
+                f"Original exception was: {self._rollback_exception!r}"
+            )
+        if self._state is _CLOSED:
+            raise ResourceClosedError(
+                f"This transaction is closed; {operation}() cannot run on it. Begin a new one "
+                "with session.begin(), or just use the session: it begins one by itself."
+            )
+        raise InvalidRequestError(
+            f"This transaction is {self._state.value}; {operation}() needs an active "
+            "transaction. Commit or roll back the current one first."
+        )
+
+    def _aliases(self):
+        level = self
+        while level is not None:
+            yield from level._atomics
+            level = level.parent
+
+    # -- connections ------------------------------------------------------------
+
+    @_declare(_ACTIVE, _PREPARED)
+    def connection_for(self, alias: str):
+        """Django's connection for ``alias``, inside this level's transaction."""
+        if alias not in self._atomics:
+            if self.parent is not None:
+                self.parent.connection_for(alias)
+            atomic = Atomic(alias, savepoint=True, durable=False)
+            atomic.__enter__()
+            self._atomics[alias] = atomic
+            for fn in self.session.dispatch.after_begin:
+                fn(self.session, self, connections[alias])
+        return connections[alias]
+
+    def _exit_atomics(self, commit: bool) -> None:
+        errors = []
+        for alias, atomic in reversed(list(self._atomics.items())):
+            connection = connections[alias]
+            if connection.atomic_blocks and connection.atomic_blocks[-1] is not atomic:
+                # Someone's atomic() block opened after ours is still open.
+                errors.append(alias)
+                if commit:
+                    continue
+                while connection.atomic_blocks and connection.atomic_blocks[-1] is not atomic:
+                    inner = connection.atomic_blocks[-1]
+                    inner.__exit__(_SessionRollback, _SessionRollback(), None)
+            if commit:
+                atomic.__exit__(None, None, None)
+            else:
+                atomic.__exit__(_SessionRollback, _SessionRollback(), None)
+        if errors and commit:
+            raise InvalidRequestError(
+                f"Cannot commit the session: a transaction.atomic() block opened inside it "
+                f"on database {', '.join(errors)!s} is still open. Leave that block first, "
+                "then call session.commit()."
+            )
+        self._atomics.clear()
+
+    # -- commit / rollback -----------------------------------------------------------
+
+    @_declare(_ACTIVE)
+    def prepare(self) -> None:
+        """Flush and mark the transaction ready to commit (two-phase commit's first step)."""
+        if self.parent is not None and not self.nested:
+            raise InvalidRequestError("Only a root transaction can be prepared.")
+        self._prepare_impl()
+
+    def _prepare_impl(self) -> None:
+        session = self.session
+        if not self.nested:
+            for fn in session.dispatch.before_commit:
+                fn(session)
+        for _ in range(100):
+            if not session._has_changes():
+                break
+            session.flush()
+        else:
+            raise InvalidRequestError(
+                "The session stayed dirty after 100 flushes: a before_flush or after_flush "
+                "listener keeps changing objects. Make the listener idempotent."
+            )
+        for alias in self._atomics:
+            if connections[alias].needs_rollback:
+                raise InvalidRequestError(
+                    f"Cannot commit: a database error inside a transaction.atomic() block on "
+                    f"{alias!r} marked the transaction for rollback. Call session.rollback()."
+                )
+        if not self.nested:
+            self._state = _PREPARED
+
+    @_declare(_ACTIVE, _PREPARED)
+    def commit(self) -> None:
+        session = self.session
+        if self._state is _ACTIVE:
+            self._prepare_impl()
+        self._exit_atomics(commit=True)
+        self._state = _COMMITTED
+        if self.nested:
+            self._merge_into_parent()
+        else:
+            for fn in session.dispatch.after_commit:
+                fn(session)
+            session._after_root_commit(self)
+        self.close()
+
+    def rollback(self) -> None:
+        """Roll back this level (and, for the root, everything under it)."""
+        if self._state is _CLOSED:
+            return
+        session = self.session
+        if self._atomics:
+            self._exit_atomics(commit=False)
+        session._restore_snapshot(self)
+        if not self.nested:
+            for fn in session.dispatch.after_rollback:
+                fn(session)
+        self._state = _CLOSED
+        for fn in session.dispatch.after_soft_rollback:
+            fn(session, self)
+        self.close()
+
+    def _flush_failed(self, exc: BaseException) -> None:
+        """A flush failed: undo its database work now, refuse work until rollback()."""
+        if self._atomics:
+            self._exit_atomics(commit=False)
+        self._state = _DEACTIVE
+        self._rollback_exception = exc
+
+    def close(self) -> None:
+        if self._atomics:
+            self._exit_atomics(commit=False)
+        self._state = _CLOSED
+        session = self.session
+        if session._transaction is self:
+            session._transaction = self.parent
+        if not self._ended:
+            self._ended = True
+            for fn in session.dispatch.after_transaction_end:
+                fn(session, self)
+
+    def _merge_into_parent(self) -> None:
+        parent = self.parent
+        parent._new.update(self._new)
+        parent._deleted.update(self._deleted)
+        parent._dirty.update(self._dirty)
+        for state, values in self._generated.items():
+            parent._generated.setdefault(state, values)
+        for state, key in self._key_switches.items():
+            parent._key_switches.setdefault(state, key)
+
+    # -- records kept by the flush ------------------------------------------------
+
+    def record_generated(self, state, attname, old_value) -> None:
+        self._generated.setdefault(state, {}).setdefault(attname, old_value)
