@@ -771,15 +771,15 @@ class Session:
 
     def _flush(self) -> None:
         transaction = self._work_transaction("flush")
-        for fn in self.dispatch.before_flush:
-            fn(self, None, None)
-        self._cascade_pending()
         config = _config()
         ctx = FlushContext(
             self,
             send_signals=config.get("SEND_SIGNALS", True),
             batch_size=config.get("BATCH_SIZE"),
         )
+        for fn in self.dispatch.before_flush:
+            fn(self, ctx, None)
+        self._cascade_pending()
         try:
             plan = self._plan_flush(ctx)
             if plan:
