@@ -1,0 +1,30 @@
+"""Generic test helpers; the core fixtures live beside the tests that use them.
+
+- ``@pytest.mark.postgresql``: the test needs PostgreSQL (two-phase commit, its SQL);
+  it is skipped when the suite runs on another backend (``--ds=settings.test_sqlite``).
+- Databases: the ``default`` and ``other`` aliases are two different databases on the
+  same backend. A test that uses ``other`` asks for it:
+  ``@pytest.mark.django_db(databases=["default", "other"])``.
+"""
+
+import pytest
+from django.db import connections
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    lines = []
+    for alias, db in settings.DATABASES.items():
+        where = db.get("HOST") or ""
+        lines.append(f"database {alias}: {db['ENGINE'].rsplit('.', 1)[-1]} {db['NAME']} {where}")
+    return lines
+
+
+def pytest_collection_modifyitems(config, items):
+    if connections["default"].vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL (run with --ds=settings.test)")
+    for item in items:
+        if item.get_closest_marker("postgresql"):
+            item.add_marker(skip)
