@@ -42,6 +42,11 @@ def recording_statements(session, model):
         yield statements
 
 
+def _count(number, noun):
+    """``1 book``, ``3 books``: plain English plurals, enough for this demo."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _flush_result(request, title, summary, statements):
     return render(
         request,
@@ -92,8 +97,9 @@ def add_author(request):
         return _flush_result(
             request,
             f"Added {author.name}",
-            f"1 author and {len(books)} book(s) written by {len(statements)} SQL "
-            f"statement(s); the middleware commits them as this page is returned.",
+            f"1 author and {_count(len(books), 'book')} written by "
+            f"{_count(len(statements), 'SQL statement')}; the middleware commits them "
+            f"as this page is returned.",
             statements,
         )
     return render(request, "demo/author_form.html", {"form": form})
@@ -119,8 +125,8 @@ def bulk_pages(request):
         return _flush_result(
             request,
             "Page counts saved",
-            f"{changed} book(s) changed; the flush sent {len(statements)} SQL "
-            f"statement(s) for them, not one per book.",
+            f"{_count(changed, 'book')} changed; the flush sent "
+            f"{_count(len(statements), 'SQL statement')} for them, not one per book.",
             statements,
         )
     return render(request, "demo/bulk_pages.html", {"books": books})
@@ -141,8 +147,8 @@ def delete_author(request, pk):
         return _flush_result(
             request,
             f"Deleted {name}",
-            f"The flush sent {len(statements)} SQL statement(s): reviews and books "
-            f"first, then the author.",
+            f"The flush sent {_count(len(statements), 'SQL statement')}: reviews and "
+            f"books first, then the author.",
             statements,
         )
     books = session.query(Book).filter(author=author).count()
@@ -161,10 +167,12 @@ def dry_run(request):
     author = session.query(Author).first()
     if author is None:
         return render(request, "demo/dry_run.html", {"empty": True})
+    # Load everything first: a query autoflushes, which would write the changes
+    # below before the page could show them as pending.
+    review = session.query(Review).filter(book__author=author).first()
     author.name = f"{author.name} (revised)"
     newcomer = Author(name="A. Newcomer", publisher_id=author.publisher_id)
     session.add(Book(title="An Unwritten Book", pages=123, author=newcomer))
-    review = session.query(Review).filter(book__author=author).first()
     if review is not None:
         session.delete(review)
     pending = {
