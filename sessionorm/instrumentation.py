@@ -137,7 +137,7 @@ def instance_info(obj) -> ModelInfo:
 def _make_setattr(original):
     def __setattr__(self, name, value):
         state = self.__dict__.get(STATE_ATTR)
-        if state is not None and state.session_id is not None:
+        if state is not None:  # detached objects record changes too, for a later add()
             state.on_set(self, name)
         original(self, name, value)
 

@@ -307,7 +307,8 @@ class InstanceState:
     def expire(self, obj, attnames=None) -> None:
         """Drop loaded values (and unflushed changes) so they load again on access."""
         info = self.info
-        names = info.attnames if attnames is None else attnames
+        # Primary keys identify the row and never expire (see ModelInfo.expirable).
+        names = info.expirable if attnames is None else attnames
         data = obj.__dict__
         expired = self.expired_attributes
         if expired is None:
@@ -318,7 +319,13 @@ class InstanceState:
         if self.committed_state:
             for name in names:
                 self.committed_state.pop(name, None)
-            if not self.committed_state:
+            if attnames is None:
+                # What is left are key columns: undo their unflushed change instead.
+                for name, old in self.committed_state.items():
+                    if old is not NO_VALUE:
+                        data[name] = old
+                self.committed_state = None
+            elif not self.committed_state:
                 self.committed_state = None
         cache = obj._state.fields_cache
         if cache:
