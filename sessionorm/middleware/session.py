@@ -126,8 +126,11 @@ class SessionMiddleware:
             unbind(token)
 
     def process_exception(self, request: HttpRequest, exception: BaseException) -> None:
-        """Mark the request failed so it rolls back even if another middleware
-        turns the exception into a successful response."""
+        """Mark the request failed, so it rolls back even if a middleware listed
+        above this one turns the view's exception into a successful response.
+
+        (A middleware listed below that answers the exception itself stops Django
+        from calling this method; give such a page an error status.)"""
         scope = getattr(request, _SCOPE_ATTR, None)
         if scope is not None:
             scope.failed = True
