@@ -37,6 +37,18 @@ def test_other_is_a_different_database():
         assert all(name.startswith("test_") for name in names)
 
 
+@pytest.mark.django_db(databases=["default", "other"])
+def test_testapp_tables_exist_without_migrations():
+    # tests.testapp has no migrations folder: the test runner creates its tables (syncdb).
+    expected = {
+        model._meta.db_table
+        for model in apps.get_app_config("testapp").get_models()
+        if model._meta.managed and not model._meta.proxy
+    }
+    for alias in ("default", "other"):
+        assert expected <= set(connections[alias].introspection.table_names()), alias
+
+
 @pytest.mark.postgresql
 @pytest.mark.django_db
 def test_two_phase_commit_is_enabled():
