@@ -254,17 +254,42 @@ def _levels(rows: list[SaveRow], edges: list[_Edge]) -> tuple[list[list[SaveRow]
         blocked = {id(e.child.state) for e in live}
         level = [r for r in remaining if id(r.state) not in blocked]
         if not level:
-            edge = next((e for e in live if e.field.null), None)
+            core = _cycle_core(remaining, live)
+            cyclic = [e for e in live if id(e.child.state) in core and id(e.parent.state) in core]
+            edge = next((e for e in cyclic if e.field.null), None)
             if edge is None:
-                raise _cycle_error(live)
-            broken.append(edge)
-            live.remove(edge)
+                raise _cycle_error(cyclic)
+            # Break that foreign key in every cycle at once, so the flush sends the
+            # same few statements however many cycles it holds.
+            cut = {id(e) for e in cyclic if e.field is edge.field}
+            broken.extend(e for e in cyclic if id(e) in cut)
+            live = [e for e in live if id(e) not in cut]
             continue
         levels.append(level)
         done = {id(r.state) for r in level}
         remaining = [r for r in remaining if id(r.state) not in done]
         live = [e for e in live if id(e.parent.state) not in done]
     return levels, broken
+
+
+def _cycle_core(rows: list[SaveRow], edges: list[_Edge]) -> set:
+    """ids of the row states on cycles (or between them): what is left after
+    removing, again and again, the rows no other row depends on."""
+    members = {id(r.state) for r in rows}
+    dependents: dict = defaultdict(int)
+    parents: dict = defaultdict(list)
+    for e in edges:
+        dependents[id(e.parent.state)] += 1
+        parents[id(e.child.state)].append(id(e.parent.state))
+    free = [m for m in members if not dependents[m]]
+    while free:
+        member = free.pop()
+        members.discard(member)
+        for parent in parents[member]:
+            dependents[parent] -= 1
+            if not dependents[parent]:
+                free.append(parent)
+    return members
 
 
 def _cycle_error(edges: list[_Edge]) -> FlushError:
