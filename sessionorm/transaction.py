@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import weakref
 
 from django.db import connections
 from django.db.transaction import Atomic
@@ -77,10 +78,12 @@ class SessionTransaction:
         self._ended = False
         self._atomics: dict[str, Atomic] = {}
         self._rollback_exception: BaseException | None = None
-        # What this level's flushes did, for an exact rollback.
-        self._new: dict = {}  # state -> obj inserted here
-        self._deleted: dict = {}  # state -> obj deleted here
-        self._dirty: dict = {}  # state -> obj updated here
+        # What this level's flushes did, for an exact rollback. The objects are held
+        # weakly, as in the identity map: a flushed object the application dropped
+        # has nothing left to restore, and must not live until the transaction ends.
+        self._new = weakref.WeakValueDictionary()  # state -> obj inserted here
+        self._deleted = weakref.WeakValueDictionary()  # state -> obj deleted here
+        self._dirty = weakref.WeakValueDictionary()  # state -> obj updated here
         # state -> {attname: value before the flush generated it} (keys, defaults)
         self._generated: dict = {}
         self._key_switches: dict = {}  # state -> identity key before a primary key change
