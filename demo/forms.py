@@ -17,9 +17,7 @@ class AuthorWithBooksForm(forms.Form):
 
     def __init__(self, *args, publishers=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["publisher"].choices = [("", "— none —")] + [
-            (p.pk, p.name) for p in publishers
-        ]
+        self.fields["publisher"].choices = [("", "— none —")] + [(p.pk, p.name) for p in publishers]
 
     def clean_books(self):
         """Return ``[(title, pages), ...]``; pages default to 0."""

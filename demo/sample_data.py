@@ -12,8 +12,16 @@ from demo.models import Author, Book, Publisher, Review
 
 PUBLISHERS = ["Harbor Press", "Lantern House", "Northwind Books"]
 AUTHORS = [
-    "Ada Okafor", "Bruno Lindqvist", "Chiara Romano", "Dmitri Volkov", "Elena Márquez",
-    "Farah Haddad", "Gustav Berg", "Hana Sato", "Idris Mensah", "Julia Novak",
+    "Ada Okafor",
+    "Bruno Lindqvist",
+    "Chiara Romano",
+    "Dmitri Volkov",
+    "Elena Márquez",
+    "Farah Haddad",
+    "Gustav Berg",
+    "Hana Sato",
+    "Idris Mensah",
+    "Julia Novak",
 ]
 SUBJECTS = ["Rivers", "Machines", "Letters", "Winter", "Cities"]
 FORMS = ["A History of", "Notes on", "The Quiet", "Songs of", "Maps of"]
@@ -61,9 +69,14 @@ def create(session):
         return Counts()
     objects = build()
     session.add_all(objects)
-    return Counts(**{
-        name: sum(isinstance(obj, model) for obj in objects)
-        for name, model in [
-            ("publishers", Publisher), ("authors", Author), ("books", Book), ("reviews", Review)
-        ]
-    })
+    return Counts(
+        **{
+            name: sum(isinstance(obj, model) for obj in objects)
+            for name, model in [
+                ("publishers", Publisher),
+                ("authors", Author),
+                ("books", Book),
+                ("reviews", Review),
+            ]
+        }
+    )

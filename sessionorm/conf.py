@@ -78,9 +78,7 @@ def _check(config: dict[str, Any]) -> None:
             f"got {factory!r}."
         )
     batch = config["BATCH_SIZE"]
-    if batch is not None and (
-        isinstance(batch, bool) or not isinstance(batch, int) or batch < 1
-    ):
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
         raise ImproperlyConfigured(
             "SESSIONORM['BATCH_SIZE'] must be None (the backend's limit) or a "
             f"positive int; got {batch!r}."

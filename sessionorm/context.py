@@ -136,9 +136,7 @@ class SessionScope:
 def _has_work(session: Session) -> bool:
     """True when commit() has something to do: an open transaction, or objects
     added, changed or deleted that a flush would write."""
-    return bool(
-        session.in_transaction() or session.new or session.dirty or session.deleted
-    )
+    return bool(session.in_transaction() or session.new or session.dirty or session.deleted)
 
 
 def _close_quietly(session: Session) -> None:

@@ -68,11 +68,10 @@ def test_session_scope_commits_and_is_current_inside():
 
 @pytest.mark.django_db(transaction=True)
 def test_session_scope_rolls_back_on_error():
-    with pytest.raises(ZeroDivisionError):
-        with session_scope() as session:
-            session.add(Publisher(name="doomed"))
-            session.flush()
-            1 / 0
+    with pytest.raises(RuntimeError), session_scope() as session:
+        session.add(Publisher(name="doomed"))
+        session.flush()
+        raise RuntimeError("the block failed after a flush")
     assert committed_names() == set()
     assert not connection.in_atomic_block
 

@@ -57,8 +57,7 @@ def test_demo_data_creates_the_library_and_the_superuser_once():
         "created the superuser admin (password admin).\n"
     )
     assert demo_data() == (
-        "Sample data already present (10 authors, 50 books); "
-        "the superuser admin already exists.\n"
+        "Sample data already present (10 authors, 50 books); the superuser admin already exists.\n"
     )
     assert (Publisher.objects.count(), Author.objects.count()) == (3, 10)
     assert (Book.objects.count(), Review.objects.count()) == (50, 40)

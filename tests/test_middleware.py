@@ -205,9 +205,7 @@ def test_async_view_commits(async_client):
 
 @pytest.mark.django_db(transaction=True)
 def test_async_view_error_status_rolls_back(async_client):
-    response = async_to_sync(async_client.post)(
-        "/async/add/", {"name": "async-bad", "status": 500}
-    )
+    response = async_to_sync(async_client.post)("/async/add/", {"name": "async-bad", "status": 500})
     assert response.status_code == 500
     assert committed_names() == set()
 

@@ -91,9 +91,7 @@ class SessionMiddleware:
     def __repr__(self) -> str:
         return f"<SessionMiddleware {'async' if self._is_async else 'sync'}>"
 
-    def __call__(
-        self, request: HttpRequest
-    ) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if self._is_async:
             return self.__acall__(request)
         scope = self._open(request)
