@@ -97,6 +97,24 @@ class SessionTransaction:
         kind = "nested" if self.nested else "root"
         return f"<SessionTransaction {kind} {self._state.value} {sorted(self._atomics)}>"
 
+    # -- context manager ------------------------------------------------------
+
+    def __enter__(self) -> SessionTransaction:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        """Commit when the block ends normally, roll back when it raises."""
+        if self._state is _CLOSED:
+            return
+        if exc_type is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+        else:
+            self.rollback()
+
     # -- state ---------------------------------------------------------------
 
     @property
