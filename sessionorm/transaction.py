@@ -165,10 +165,15 @@ class SessionTransaction:
         return connections[alias]
 
     def _exit_atomics(self, commit: bool) -> None:
-        errors = []
+        errors, lost = [], []
         for alias, atomic in reversed(list(self._atomics.items())):
             connection = connections[alias]
-            if connection.atomic_blocks and connection.atomic_blocks[-1] is not atomic:
+            if not any(block is atomic for block in connection.atomic_blocks):
+                # An enclosing block (another session on the same connection, opened
+                # before this one and ended first) already rolled back past ours.
+                lost.append(alias)
+                continue
+            if connection.atomic_blocks[-1] is not atomic:
                 # Someone's atomic() block opened after ours is still open.
                 errors.append(alias)
                 if commit:
@@ -187,6 +192,13 @@ class SessionTransaction:
                 "then call session.commit()."
             )
         self._atomics.clear()
+        if lost and commit:
+            raise InvalidRequestError(
+                f"Cannot commit the session: its transaction on database {', '.join(lost)} "
+                "was already rolled back by an enclosing one (another Session or atomic() "
+                "block that began before this session and ended first). Call "
+                "session.rollback(), and end sessions sharing a connection in reverse order."
+            )
 
     # -- commit / rollback -----------------------------------------------------------
 
