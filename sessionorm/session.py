@@ -1128,6 +1128,8 @@ def make_transient(obj) -> None:
 def make_transient_to_detached(obj) -> None:
     """Give a transient object with a primary key the identity of its row (detached)."""
     state = ensure_state(obj)
+    if state.detached:
+        return  # an object Django loaded or saved already has its row's identity
     if not state.transient:
         raise InvalidRequestError(f"{describe(obj)} is {state.status}, not transient.")
     pk = obj.pk

@@ -378,11 +378,24 @@ def state_of(obj) -> InstanceState | None:
 
 
 def ensure_state(obj) -> InstanceState:
-    """The object's state, creating a transient one for a model instance."""
+    """The object's state, creating one for a model instance seen for the first time.
+
+    An object Django itself saved or loaded (``objects.get()``, ``objects.create()``:
+    ``_state.adding`` is False and it has a primary key) has a row, so it starts
+    *detached*, keyed by the database Django used; ``session.add()`` then makes it
+    persistent instead of inserting it again. Its values are taken as the row's:
+    changes made before it joined a session are not known to it (use
+    ``session.merge(obj)`` to compare them with the row).
+    """
     state = state_of(obj)
     if state is None:
         info = instance_info(obj)
         state = InstanceState(obj, info)
+        django_state = obj._state
+        if not django_state.adding and django_state.db is not None:
+            pk = obj.pk
+            if pk is not None and not (isinstance(pk, tuple) and None in pk):
+                state.key = (info.concrete_model, pk, django_state.db)
         obj.__dict__[STATE_ATTR] = state
     return state
 

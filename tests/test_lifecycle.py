@@ -184,9 +184,13 @@ def test_add_of_an_object_of_another_session_names_it_and_the_fix(session):
 def test_add_of_a_second_object_for_a_mapped_row_is_refused(session):
     author = loaded_author(session)
     copy = Author.objects.get(pk=author.pk)  # plain Django: a second Python object
-    make_transient_to_detached(copy)
+    assert inspect(copy).detached  # Django loaded it: it has a row
     with pytest.raises(exc.InvalidRequestError, match=r"merge"):
         session.add(copy)
+    built = Author(pk=author.pk, name=author.name)
+    make_transient_to_detached(built)
+    with pytest.raises(exc.InvalidRequestError, match=r"merge"):
+        session.add(built)
     assert session.get(Author, author.pk) is author
 
 
