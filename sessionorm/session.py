@@ -827,7 +827,7 @@ class Session:
             obj = state.obj()
             if obj is None or id(obj) in going or state.deleted:
                 continue
-            if not state.changes(obj):
+            if not state.changes(obj) and not self._new_parents(state, obj):
                 state.mark_clean()
                 self._modified.discard(state)
                 continue
@@ -839,9 +839,19 @@ class Session:
                     sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
                 )
             changes = state.changes(obj)
-            if changes:
+            if changes or self._new_parents(state, obj):
                 rows.append(SaveRow(obj, state, alias, tuple(changes)))
         return rows
+
+    def _new_parents(self, state, obj) -> bool:
+        """True if a foreign key of ``obj`` holds a pending object: ``author.publisher =
+        Publisher()`` leaves ``publisher_id`` None, unchanged when it was None, yet the
+        new key must be written."""
+        cache = obj._state.fields_cache
+        if not cache:
+            return False
+        new = self._new
+        return any(state_of(cache.get(fk.name)) in new for fk in state.info.fk_fields)
 
     def _finalize_flush(self, ctx, plan, transaction) -> None:
         identity = self.identity_map
