@@ -24,9 +24,24 @@ __all__ = ["plan_deletes"]
 
 
 class SessionCollector(Collector):
-    def __init__(self, session, using, origin=None):
+    def __init__(self, session, using, origin=None, going=None):
         super().__init__(using=using, origin=origin)
         self.session = session
+        # concrete model -> primary keys of the objects passed to session.delete()
+        self.going: dict = going or {}
+
+    def related_objects(self, related_model, related_fields, objs):
+        """Rows that refer to ``objs``, less those the session deletes itself.
+
+        Deleting a Loan and its Book in one flush must not trip the Loan's PROTECT
+        (or RESTRICT) rule: the Loan is recorded as deleted before the Book instead.
+        """
+        qs = super().related_objects(related_model, related_fields, objs)
+        going = self.going.get(related_model._meta.concrete_model)
+        if going:
+            qs = qs.exclude(pk__in=going)
+            self.add_dependency(related_fields[0].remote_field.model, related_model)
+        return qs
 
     def can_fast_delete(self, objs, from_field=None):
         model = getattr(objs, "model", None) or getattr(getattr(objs, "_meta", None), "model", None)
@@ -47,7 +62,12 @@ def plan_deletes(session, deleted: list) -> list[DeleteStep]:
 
 def _plan_alias(session, alias, pairs) -> DeleteStep:
     roots = [obj for _state, obj in pairs]
-    collector = SessionCollector(session, using=alias, origin=roots[0] if len(roots) == 1 else None)
+    going: dict = defaultdict(list)
+    for obj in roots:
+        going[obj._meta.concrete_model].append(obj.pk)
+    collector = SessionCollector(
+        session, using=alias, origin=roots[0] if len(roots) == 1 else None, going=going
+    )
     by_model: dict = defaultdict(list)
     for obj in roots:
         by_model[type(obj)].append(obj)
