@@ -155,7 +155,8 @@ def test_merge_does_not_copy_unloaded_attributes(session, detached):
 
 def test_merge_of_an_unpickled_object(session, detached):
     revived = pickle.loads(pickle.dumps(detached))
-    assert inspect(revived).transient  # a pickled object leaves its session behind
+    state = inspect(revived)  # a pickled object leaves its session behind, keeps its row
+    assert state.detached and state.session is None and state.key == inspect(detached).key
     merged = session.merge(revived)
     assert inspect(merged).persistent and merged.name == "Ursula"
     assert session.dirty == []
