@@ -935,14 +935,23 @@ class Session:
         alias = queryset.db
         collector = SessionCollector(self, using=alias, origin=queryset)
         collector.collect(queryset._chain())
-        marked = []
+        marked, keys = [], []
         for model, instances in collector.data.items():
             concrete = model._meta.concrete_model
             for instance in instances:
+                keys.append((instance, instance.pk))
                 state = self.identity_map.get_state((concrete, instance.pk, alias))
                 if state is not None and state.obj() is not None:
                     marked.append((state, state.obj()))
         result = collector.delete()
+        # Django's Collector.delete() sets each deleted instance's key to None. Put it
+        # back: the session's objects keep their key as after a flushed delete (a
+        # rollback brings them back), and the others' keys are what tells the objects
+        # a SET_NULL rule changed (_expire_nulled_foreign_keys below).
+        for instance, pk in keys:
+            state = state_of(instance)
+            with state.loading() if state is not None else contextlib.nullcontext():
+                instance.pk = pk
         transaction = self._work_transaction("delete")
         for state, obj in marked:
             self.identity_map.discard(state)
