@@ -56,6 +56,7 @@ class ModelInfo:
         self.tracked = frozenset(self.attnames)
         # Key columns identify the row and never expire (MTI: every link in the chain).
         keys = {f.attname for f in opts.concrete_fields if f.primary_key}
+        keys.update(f.attname for f in opts.pk_fields)  # CompositePrimaryKey's columns
         self.expirable = tuple(name for name in self.attnames if name not in keys)
         self.field_for_attname = {f.attname: f for f in opts.concrete_fields}
         parent_links = {link for link in opts.parents.values() if link}
@@ -63,6 +64,8 @@ class ModelInfo:
         self.fk_fields = [
             f for f in opts.concrete_fields if f.is_relation and f not in parent_links
         ]
+        # Assigning an object to one of these attributes adds it to the session.
+        self.cascade_names = frozenset(f.name for f in self.fk_fields)
         self.tables = list(reversed(opts.get_parent_list())) + [opts.concrete_model]
         self.version_field = _version_field(model)
         # Fields whose pre_save(add=False) produces the value to write (auto_now).
@@ -137,9 +140,13 @@ def instance_info(obj) -> ModelInfo:
 def _make_setattr(original):
     def __setattr__(self, name, value):
         state = self.__dict__.get(STATE_ATTR)
-        if state is not None:  # detached objects record changes too, for a later add()
-            state.on_set(self, name)
+        if state is None:
+            original(self, name, value)
+            return
+        state.on_set(self, name)  # detached objects record changes too, for a later add()
         original(self, name, value)
+        if name in state.info.cascade_names and state.session_id is not None:
+            state.on_assign_related(self, value)  # book.author = Author(): add the author
 
     __setattr__._sessionorm_hook = True
     return __setattr__

@@ -779,7 +779,6 @@ class Session:
         )
         for fn in self.dispatch.before_flush:
             fn(self, ctx, None)
-        self._cascade_pending()
         try:
             plan = self._plan_flush(ctx)
             if plan:
@@ -795,13 +794,6 @@ class Session:
         self._finalize_flush(ctx, plan, transaction)
         for fn in self.dispatch.after_flush_postexec:
             fn(self, ctx)
-
-    def _cascade_pending(self) -> None:
-        """Add transient objects assigned to foreign keys of new and changed objects."""
-        seen: set = set()
-        for obj in list(self._new.values()) + [s.obj() for s in list(self._modified)]:
-            if obj is not None:
-                self._cascade(obj, seen)
 
     def _plan_flush(self, ctx) -> FlushPlan:
         deletes = plan_deletes(self, list(self._deleted.items())) if self._deleted else []

@@ -245,6 +245,19 @@ class InstanceState:
                 self._strong = obj
                 session._modified.add(self)
 
+    def on_assign_related(self, obj, related) -> None:
+        """Save-update cascade at assignment, as SQLAlchemy does it.
+
+        An object assigned to a foreign key of an object in a session joins that
+        session when it is in none (transient, or detached).
+        """
+        if related is None or self.obj() is not obj or not hasattr(related, "_meta"):
+            return
+        session = self.session
+        related_state = state_of(related)
+        if session is not None and (related_state is None or related_state.session_id is None):
+            session.add(related)
+
     @contextlib.contextmanager
     def loading(self):
         """Write loaded values into the object without recording them as changes."""
