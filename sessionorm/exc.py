@@ -26,7 +26,13 @@ __all__ = [
 def describe(obj) -> str:
     """``Book(pk=3)``: how error messages name a model instance."""
     cls = type(obj)
-    pk = obj.__dict__.get(cls._meta.pk.attname) if hasattr(cls, "_meta") else None
+    pk = None
+    if hasattr(cls, "_meta"):
+        data, key_fields = obj.__dict__, cls._meta.pk_fields
+        if len(key_fields) > 1:  # CompositePrimaryKey: Enrollment(pk=(1, 2))
+            pk = tuple(data.get(f.attname) for f in key_fields)
+        else:
+            pk = data.get(cls._meta.pk.attname)
     return f"{cls.__name__}(pk={pk!r})"
 
 
