@@ -4,8 +4,8 @@
 class, so custom QuerySet methods keep working), changed in three ways:
 
 - evaluating it autoflushes first and runs inside the session's transaction;
-- every model row it returns, ``select_related`` objects included, is the
-  session's one object for that row; an object already in the session keeps its
+- every model row it returns, ``select_related`` and ``prefetch_related``
+  objects included, is the session's one object for that row; an object already in the session keeps its
   in-memory state (unless ``populate_existing()``), and its expired attributes
   are filled from the row;
 - ``update()`` and ``delete()`` keep the identity map true and fire the
@@ -66,6 +66,13 @@ class SessionQuerySetMixin:
         if self._result_cache is None:
             self._sessionorm_prepare()
         super()._fetch_all()
+
+    def _prefetch_related_objects(self):
+        super()._prefetch_related_objects()
+        session = self._sessionorm_session
+        for obj in self._result_cache or ():
+            if hasattr(obj, "_meta"):
+                session._adopt_prefetched(obj, self.db)
 
     def _iterator(self, use_chunked_fetch, chunk_size):
         self._sessionorm_prepare()

@@ -599,6 +599,34 @@ class Session:
             if target is loaded or name not in target_cache:
                 target_cache[name] = mapped
 
+    def _adopt_prefetched(self, obj, alias, seen=None) -> None:
+        """Replace the objects ``prefetch_related`` cached on ``obj`` by the session's."""
+        seen = set() if seen is None else seen
+        if id(obj) in seen:
+            return
+        seen.add(id(obj))
+        for qs in getattr(obj, "_prefetched_objects_cache", {}).values():
+            rows = getattr(qs, "_result_cache", None)
+            if not rows or not hasattr(rows[0], "_meta"):
+                continue
+            qs._result_cache = [self._adopt_one(row, alias, seen) for row in rows]
+        for name, related in list(obj._state.fields_cache.items()):
+            if related is not None and hasattr(related, "_meta"):
+                obj._state.fields_cache[name] = self._adopt_one(related, alias, seen)
+
+    def _adopt_one(self, row, alias, seen):
+        state = state_of(row)
+        if state is not None and state.session_id == self.hash_key:
+            mapped = row
+        else:
+            mapped = self._register_loaded(row, alias)
+            cache = getattr(row, "_prefetched_objects_cache", None)
+            if mapped is not row and cache:
+                merged = getattr(mapped, "_prefetched_objects_cache", {})
+                mapped._prefetched_objects_cache = {**cache, **merged}
+        self._adopt_prefetched(mapped, alias, seen)
+        return mapped
+
     def _overwrite(self, existing, state, loaded) -> None:
         data, source = existing.__dict__, loaded.__dict__
         with state.loading():
