@@ -157,12 +157,26 @@ class SessionTransaction:
         if alias not in self._atomics:
             if self.parent is not None:
                 self.parent.connection_for(alias)
-            atomic = Atomic(alias, savepoint=True, durable=False)
+            atomic = Atomic(alias, savepoint=self._savepoint_for(alias), durable=False)
             atomic.__enter__()
             self._atomics[alias] = atomic
             for fn in self.session.dispatch.after_begin:
                 fn(self.session, self, connections[alias])
         return connections[alias]
+
+    def _savepoint_for(self, alias: str) -> bool:
+        """Whether this level's block on ``alias`` is a SAVEPOINT of its own.
+
+        Nested levels always are. The root level joins an atomic block that Django
+        code opened before it (only then does this matter) either through a
+        savepoint of its own (``conditional_savepoint``, ``create_savepoint``), or
+        without one (``rollback_only``, ``control_fully``): its commit then leaves
+        committing to the block's owner, and its rollback marks the whole block for
+        rollback, as a failed ``atomic(savepoint=False)`` block does.
+        """
+        if self.nested:
+            return True
+        return self.session.join_transaction_mode in ("conditional_savepoint", "create_savepoint")
 
     def _exit_atomics(self, commit: bool) -> None:
         errors, lost = [], []
