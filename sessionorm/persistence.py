@@ -200,7 +200,14 @@ def _insert_into(table, objects, alias, connection, ctx) -> None:
         if not bulk_return and returning:
             size = 1
         manager = table._base_manager
+        # Django's compiler calls each field's pre_save(obj, add=True), which writes
+        # auto_now/auto_now_add values onto the objects: journal them to undo too.
+        presave = [f for f in fields if type(f).pre_save is not models.Field.pre_save]
         for batch in _batches(group, size):
+            for obj in batch:
+                data = obj.__dict__
+                for f in presave:
+                    ctx.journal.append((obj, f.attname, data.get(f.attname, NO_VALUE), True))
             rows = manager._insert(batch, fields=fields, returning_fields=returning, using=alias)
             ctx.statements += 1
             for obj, row in zip(batch, rows or ()):
