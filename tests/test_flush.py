@@ -610,7 +610,8 @@ class TestKeys:
             session.flush()
         assert summary(updated) == ["UPDATE testapp_enrollment SET ['grade']"]
         grades = dict(
-            ((s, c), g) for s, c, g in Enrollment.objects.values_list("student_id", "course_id", "grade")
+            ((s, c), g)
+            for s, c, g in Enrollment.objects.values_list("student_id", "course_id", "grade")
         )
         assert grades == {(1, 2): "A", (1, 3): "C"}
 
@@ -1119,6 +1120,21 @@ class TestFailedFlush:
         session.flush()
         assert Author.objects.get().pk == author.pk
 
+    def test_rollback_after_a_flush_forgets_generated_values(self, session):
+        author = Author(name="a")
+        book = Book(title="t", author=author)
+        session.add(book)
+        session.flush()
+        assert None not in (author.pk, book.pk, book.author_id, book.created)
+
+        session.rollback()
+
+        assert inspect(book).transient and inspect(author).transient
+        assert (author.pk, book.pk, book.author_id) == (None, None, None)
+        assert (book.created, book.updated) == (None, None)
+        assert book.author is author
+        assert not Book.objects.exists()
+
     def test_failed_update_keeps_the_change_and_the_version(self, session):
         Document.objects.create(title="draft")
         (doc,) = load(session, Document)
@@ -1148,6 +1164,7 @@ class TestFailedFlush:
         ]
         assert (author.pk, book.pk, review.pk) == (None, None, None)
         assert (book.author_id, review.book_id) == (None, None)
+        assert (book.created, book.updated) == (None, None)  # auto_now(_add) undone too
         assert all(inspect(o).pending for o in (author, book, review))
         assert not Author.objects.exists() and not Book.objects.exists()
 
