@@ -896,17 +896,21 @@ class Session:
             self._modified.discard(state)
             transaction._dirty[state] = obj
         for state, obj in ctx.deleted:
-            identity.discard(state)
-            self._deleted.pop(state, None)
-            self._modified.discard(state)
-            state.mark_clean()
-            state.deleted = state.was_deleted = True
-            transaction._deleted[state] = obj
-            for fn in self.dispatch.persistent_to_deleted:
-                fn(self, obj)
+            self._mark_deleted(state, obj, transaction)
         for state, obj, names in ctx.expire_after:
             state.expire(obj, names)
         self._expire_nulled_foreign_keys(plan)
+
+    def _mark_deleted(self, state, obj, transaction) -> None:
+        """The row of ``obj`` is gone: persistent -> deleted until the transaction ends."""
+        self.identity_map.discard(state)
+        self._deleted.pop(state, None)
+        self._modified.discard(state)
+        state.mark_clean()
+        state.deleted = state.was_deleted = True
+        transaction._deleted[state] = obj
+        for fn in self.dispatch.persistent_to_deleted:
+            fn(self, obj)
 
     def _expire_nulled_foreign_keys(self, plan) -> None:
         """Objects whose foreign key a SET_NULL/SET_DEFAULT rule changed reload it."""
@@ -974,14 +978,7 @@ class Session:
                 instance.pk = pk
         transaction = self._work_transaction("delete")
         for state, obj in marked:
-            self.identity_map.discard(state)
-            self._deleted.pop(state, None)
-            self._modified.discard(state)
-            state.mark_clean()
-            state.deleted = state.was_deleted = True
-            transaction._deleted[state] = obj
-            for fn in self.dispatch.persistent_to_deleted:
-                fn(self, obj)
+            self._mark_deleted(state, obj, transaction)
         self._expire_nulled_foreign_keys(
             FlushPlan([_CollectedDeletes(alias, collector)])
         )
