@@ -6,7 +6,10 @@ Django's ``CaptureQueriesContext``), the rows as plain Django querysets read the
 and the objects' identity and lifecycle state (``sessionorm.inspect``).
 """
 
+import datetime
 import re
+import uuid
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection
@@ -33,6 +36,7 @@ from tests.testapp.models import (
     Publisher,
     Restaurant,
     Review,
+    Specimen,
     Tag,
 )
 
@@ -338,6 +342,71 @@ class TestMinimalUpdates:
 
         assert Book.objects.get(pk=book.pk).pages == 15
         assert book.pages == 15
+
+
+@pytest.mark.django_db
+class TestColumnTypes:
+    VALUES = {
+        "price": Decimal("12.50"),
+        "born": datetime.date(1929, 10, 21),
+        "data": {"tags": ["sf", "utopia"], "n": 1},
+        "ratio": 0.25,
+        "span": datetime.timedelta(days=2, seconds=5),
+        "blob": b"\x00\xffbytes",
+        "ip": "192.0.2.1",
+        "note": "a long text",
+        "flag": True,
+        "uid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
+    }
+
+    def read(self, pk):
+        row = Specimen.objects.values(*self.VALUES).get(pk=pk)
+        row["blob"] = None if row["blob"] is None else bytes(row["blob"])
+        return row
+
+    def test_every_type_inserts_and_reads_back(self, session):
+        specimen = Specimen(**self.VALUES)
+        session.add(specimen)
+        session.flush()
+
+        assert self.read(specimen.pk) == self.VALUES
+
+    def test_one_update_carries_every_type_and_nulls_in_any_row(self, session):
+        Specimen.objects.bulk_create([Specimen(**self.VALUES) for _ in range(3)])
+        first, second, third = load(session, Specimen)
+        for name in self.VALUES:
+            setattr(first, name, None)  # the row that carries the casts on PostgreSQL
+        second.price, second.born = Decimal("99.99"), datetime.date(2000, 1, 1)
+        second.data, second.ratio = [1, 2, 3], 1.5
+        second.span, second.blob = datetime.timedelta(minutes=1), b"new"
+        second.ip, second.note, second.flag = "2001:db8::1", "changed", False
+        second.uid = uuid.UUID(int=1)
+        for name in self.VALUES:
+            setattr(third, name, None)
+        third.note = "only the note is not null"
+
+        with capture() as captured:
+            session.flush()
+
+        (statement,) = writes(captured)
+        assert statement.columns == set(self.VALUES)
+        assert self.read(first.pk) == dict.fromkeys(self.VALUES)
+        assert self.read(second.pk) == {
+            "price": Decimal("99.99"),
+            "born": datetime.date(2000, 1, 1),
+            "data": [1, 2, 3],
+            "ratio": 1.5,
+            "span": datetime.timedelta(minutes=1),
+            "blob": b"new",
+            "ip": "2001:db8::1",
+            "note": "changed",
+            "flag": False,
+            "uid": uuid.UUID(int=1),
+        }
+        assert self.read(third.pk) == {
+            **dict.fromkeys(self.VALUES),
+            "note": "only the note is not null",
+        }
 
 
 # -- ordering: self-reference and cycles -----------------------------------------------

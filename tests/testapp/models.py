@@ -107,3 +107,18 @@ class Document(models.Model):
 
     class SessionORM:
         version_field = "version"
+
+
+class Specimen(models.Model):
+    """One column of each common type: batched UPDATEs must carry every one."""
+
+    price = models.DecimalField(max_digits=8, decimal_places=2, null=True)
+    born = models.DateField(null=True)
+    data = models.JSONField(null=True)
+    ratio = models.FloatField(null=True)
+    span = models.DurationField(null=True)
+    blob = models.BinaryField(null=True)
+    ip = models.GenericIPAddressField(null=True)
+    note = models.TextField(null=True)
+    flag = models.BooleanField(null=True)
+    uid = models.UUIDField(null=True)
