@@ -105,7 +105,7 @@ def test_get_through_a_proxy_model_returns_the_session_object_for_the_row(sessio
     assert sql(ctx) == []
 
 
-def test_get_of_a_pending_object_marked_deleted_returns_none(session, rows):
+def test_get_of_an_object_marked_for_deletion_returns_none(session, rows):
     author = session.get(Author, rows["frank"])
     session.delete(author)
     assert session.get(Author, rows["frank"]) is None
