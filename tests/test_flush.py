@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, connection
 from django.db.models import F, ProtectedError, signals
+from django.db.models.functions import Upper
 from django.test.utils import CaptureQueriesContext
 
 from sessionorm import Session, inspect
@@ -1100,6 +1101,28 @@ class TestStaleData:
             session.flush()
 
         assert f"Author(pk={author.pk})" in str(info.value)
+
+    def test_expression_update_of_a_stale_row_fails(self, session):
+        Document.objects.create(title="draft")
+        (doc,) = load(session, Document)
+        Document.objects.filter(pk=doc.pk).update(version=F("version") + 1)
+        doc.title = Upper("title")
+
+        with pytest.raises(StaleDataError) as info:
+            session.flush()
+
+        assert f"Document(pk={doc.pk})" in str(info.value)
+        assert Document.objects.get().title == "draft"
+
+    def test_expression_update_checks_and_bumps_the_version(self, session):
+        Document.objects.create(title="draft")
+        (doc,) = load(session, Document)
+        doc.title = Upper("title")
+
+        session.flush()
+
+        assert Document.objects.values_list("title", "version").get() == ("DRAFT", 2)
+        assert (doc.title, doc.version) == ("DRAFT", 2)
 
     def test_delete_of_a_row_deleted_elsewhere_fails(self, session):
         Author.objects.create(name="a")
