@@ -1005,11 +1005,12 @@ class Session:
         for state, obj in list(transaction._new.items()) + list(self._new.items()):
             self._make_transient_after_rollback(state, obj, transaction)
         for state, old_key in transaction._key_switches.items():
-            identity.replace_key(state, old_key)
             obj = state.obj()
-            if obj is not None:  # primary keys never expire: put the old one back
-                with state.loading():
-                    obj.pk = old_key[1]
+            if obj is None:
+                continue  # collected: already out of the map, nothing to put back
+            identity.replace_key(state, old_key)
+            with state.loading():  # primary keys never expire: put the old one back
+                obj.pk = old_key[1]
         for state, obj in list(transaction._deleted.items()) + list(self._deleted.items()):
             state.deleted = False
             state.session_id = self.hash_key

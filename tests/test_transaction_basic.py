@@ -5,6 +5,8 @@ SAVEPOINT). Those about the outermost transaction — real COMMITs, ``on_commit`
 explicit outer ``atomic()`` — use ``django_db(transaction=True)``.
 """
 
+import gc
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -389,3 +391,16 @@ def test_sessions_ending_out_of_order_leave_the_outer_transaction_alone():
     second.rollback()
     assert not Author.objects.exists()
     Author.objects.create(name="Still usable")
+
+
+@pytest.mark.django_db
+def test_rollback_of_a_key_change_of_a_dropped_object_leaves_no_trace(session):
+    Country.objects.create(code="FR", name="France")
+    country = session.get(Country, "FR")
+    country.code = "FX"
+    session.flush()
+    del country
+    gc.collect()
+    session.rollback()
+    assert len(session.identity_map) == 0
+    assert session.get(Country, "FR").name == "France"
