@@ -41,6 +41,9 @@ class SessionCollector(Collector):
         if going:
             qs = qs.exclude(pk__in=going)
             self.add_dependency(related_fields[0].remote_field.model, related_model)
+        moved = _moved_away(self.session, related_model, related_fields, self.using)
+        if moved:
+            qs = qs.exclude(pk__in=moved)
         return qs
 
     def can_fast_delete(self, objs, from_field=None):
@@ -50,6 +53,26 @@ class SessionCollector(Collector):
         ):
             return False
         return super().can_fast_delete(objs, from_field=from_field)
+
+
+def _moved_away(session, related_model, related_fields, alias) -> list:
+    """Keys of the session's objects whose foreign key was changed in memory.
+
+    The database still says they refer to the deleted row, but the flush
+    updates them before it deletes (``book.author = other; delete(author)``),
+    so ``on_delete`` must not reach them.
+    """
+    concrete = related_model._meta.concrete_model
+    attnames = {field.attname for field in related_fields}
+    return [
+        state.key[1]
+        for state in session._modified
+        if state.key is not None
+        and state.key[0] is concrete
+        and state.key[2] == alias
+        and state.committed_state
+        and attnames.intersection(state.committed_state)
+    ]
 
 
 def plan_deletes(session, deleted: list) -> list[DeleteStep]:
