@@ -277,7 +277,9 @@ def test_lifecycle_events_fire_in_order_for_one_object():
         "deleted_to_detached",
     ]
     assert seen.index("before_commit") < seen.index("after_commit")
-    assert seen.index("before_flush") < seen.index("after_flush") < seen.index("after_flush_postexec")
+    assert (
+        seen.index("before_flush") < seen.index("after_flush") < seen.index("after_flush_postexec")
+    )
 
 
 def test_rollback_of_a_flushed_insert_makes_the_object_transient_again():

@@ -169,7 +169,7 @@ def test_row_deleted_behind_the_sessions_back_raises_object_deleted_error(sessio
     session.expire(book)
     Book.objects.filter(pk=book.pk).delete()
     with pytest.raises(exc.ObjectDeletedError, match=rf"Book\(pk={book.pk}\).*no longer exists"):
-        book.title
+        _ = book.title
 
 
 def test_get_of_an_expired_object_whose_row_is_gone_returns_none(session, book):
@@ -185,7 +185,7 @@ def test_expired_attribute_of_a_detached_object_raises_detached_instance_error(s
     session.expunge(book)
     assert inspect(book).detached
     with pytest.raises(exc.DetachedInstanceError, match=rf"Book\(pk={pk}\).*title"):
-        book.title
+        _ = book.title
     assert book.pages == 387  # loaded attributes stay readable
     assert book.pk == pk
 
@@ -284,7 +284,7 @@ def test_commit_then_close_leaves_detached_objects_that_cannot_load(session, boo
     session.close()
     assert book.pk == pk
     with pytest.raises(exc.DetachedInstanceError):
-        book.title
+        _ = book.title
 
 
 # -- autoflush before loads ---------------------------------------------------------------------

@@ -233,9 +233,8 @@ def test_failed_nested_atomic_inside_the_session_rolls_back_only_its_block(sessi
 def test_commit_refuses_while_an_atomic_block_opened_inside_is_still_open(session):
     session.add(Author(name="x"))
     session.flush()
-    with transaction.atomic():
-        with pytest.raises(exc.InvalidRequestError, match="still open"):
-            session.commit()
+    with transaction.atomic(), pytest.raises(exc.InvalidRequestError, match="still open"):
+        session.commit()
 
 
 @transactional
