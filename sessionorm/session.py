@@ -828,7 +828,11 @@ class Session:
         going = {id(obj) for step in deletes for _state, obj in step.states}
         inserts = self._rows_to_insert(ctx)
         updates = self._rows_to_update(ctx, going)
-        return FlushPlan(plan_saves(inserts, updates) + deletes)
+        saves = plan_saves(inserts, updates)
+        if deletes and _replaces_deleted_rows(inserts, self._deleted):
+            # delete(old); add(New(pk=old.pk)): Django's order, delete then create.
+            return FlushPlan(deletes + saves)
+        return FlushPlan(saves + deletes)
 
     def _rows_to_insert(self, ctx) -> list[SaveRow]:
         rows = []
@@ -875,6 +879,8 @@ class Session:
 
     def _finalize_flush(self, ctx, plan, transaction) -> None:
         identity = self.identity_map
+        for state, obj in ctx.deleted:
+            self._mark_deleted(state, obj, transaction)
         for state, obj, alias in ctx.inserted:
             state.key = (state.info.concrete_model, obj.pk, alias)
             identity.add(state)
@@ -895,8 +901,6 @@ class Session:
             state.mark_clean()
             self._modified.discard(state)
             transaction._dirty[state] = obj
-        for state, obj in ctx.deleted:
-            self._mark_deleted(state, obj, transaction)
         for state, obj, names in ctx.expire_after:
             state.expire(obj, names)
         self._expire_nulled_foreign_keys(plan)
@@ -1049,6 +1053,14 @@ class Session:
         name = "persistent_to_transient" if was_persistent else "pending_to_transient"
         for fn in getattr(self.dispatch, name):
             fn(self, obj)
+
+
+def _replaces_deleted_rows(inserts, deleted) -> bool:
+    """True if a new object takes the primary key of a row deleted in the same flush."""
+    gone = {state.key for state in deleted}
+    return any(
+        (row.state.info.concrete_model, row.obj.pk, row.alias) in gone for row in inserts
+    )
 
 
 class _CollectedDeletes:
