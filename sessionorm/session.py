@@ -264,11 +264,23 @@ class Session:
         transaction.prepare()
 
     def close(self) -> None:
-        """Roll back any transaction and detach every object; the session stays usable."""
+        """Detach every object and end the transaction; the session stays usable.
+
+        What was not committed is rolled back in the database. As in SQLAlchemy,
+        objects keep the values they hold, so what a ``with Session()`` block loaded
+        stays readable after it; only objects whose INSERT is rolled back change:
+        they become transient again, without the keys the database generated.
+        """
         try:
-            self.rollback()
-        finally:
+            level = self._transaction
+            while level is not None:
+                for state, obj in list(level._new.items()):
+                    self._make_transient_after_rollback(state, obj, level)
+                level = level.parent
             self.expunge_all()
+        finally:
+            while self._transaction is not None:
+                self._transaction.close()
 
     def invalidate(self) -> None:
         """Close the session and the database connections it used (for broken connections)."""
@@ -435,6 +447,8 @@ class Session:
     def is_modified(self, obj) -> bool:
         """True if a loaded attribute of ``obj`` has a value other than the one loaded."""
         state = ensure_state(obj)
+        if state.key is None:
+            return True  # a new object: all of it is still to be written
         return bool(state.changes(obj))
 
     def __contains__(self, obj) -> bool:

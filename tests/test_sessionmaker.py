@@ -143,17 +143,34 @@ def test_with_session_begin_rolls_back_on_error():
         assert not Author.objects.filter(name="Undone").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="close() rolls back through the full rollback path, which expires every "
-    "persistent object before expunging it, so a clean object loaded in a `with Session()` "
-    "block raises DetachedInstanceError on first attribute access after the block. "
-    "SQLAlchemy's close() expunges first and expires nothing; expiring only what the "
-    "transaction changed would keep rollback exact (a design decision for the lead).",
-)
 def test_objects_loaded_in_a_with_session_block_stay_readable_after_it():
     pk = Author.objects.create(name="Loaded").pk
     with Session() as session:
         author = session.get(Author, pk)
     assert inspect(author).detached
     assert author.name == "Loaded"
+
+
+def test_close_makes_rolled_back_inserts_transient_and_keeps_loaded_values():
+    pk = Author.objects.create(name="Loaded").pk
+    with Session() as session:
+        loaded = session.get(Author, pk)
+        loaded.name = "Changed, never committed"
+        new = Author(name="New")
+        session.add(new)
+        session.flush()
+        assert new.pk is not None
+    assert inspect(new).transient and new.pk is None
+    assert inspect(loaded).detached and loaded.name == "Changed, never committed"
+    assert Author.objects.get(pk=pk).name == "Loaded"
+    assert not Author.objects.filter(name="New").exists()
+
+
+def test_is_modified_is_true_for_a_pending_object():
+    session = Session()
+    author = Author(name="New")
+    session.add(author)
+    assert session.is_modified(author)
+    session.flush()
+    assert not session.is_modified(author)
+    session.close()
