@@ -88,8 +88,8 @@ def listen(target, name: str, fn: Callable) -> None:
 def listens_for(target, name: str) -> Callable[[Callable], Callable]:
     """Decorator form of :func:`listen`::
 
-        @event.listens_for(Session, "after_commit")
-        def log_commit(session): ...
+    @event.listens_for(Session, "after_commit")
+    def log_commit(session): ...
     """
 
     def decorate(fn: Callable) -> Callable:
@@ -128,8 +128,7 @@ class SessionDispatch:
         self._lists: dict[str, list[Callable]] = {}
 
     def _targets(self, session):
-        for cls in reversed(type(session).__mro__):
-            yield cls
+        yield from reversed(type(session).__mro__)
         if session._factory is not None:
             yield session._factory
         yield session

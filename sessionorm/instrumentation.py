@@ -72,8 +72,10 @@ class ModelInfo:
         self.update_presave_fields = [
             f
             for f in fields
-            if isinstance(f, DateField) and f.auto_now
-            or type(f).pre_save is not Field.pre_save and not isinstance(f, DateField)
+            if isinstance(f, DateField)
+            and f.auto_now
+            or type(f).pre_save is not Field.pre_save
+            and not isinstance(f, DateField)
         ]
 
     def __repr__(self):

@@ -98,8 +98,12 @@ def _key_values(state, obj, key_fields):
     return list(pk) if isinstance(pk, tuple) else [pk]
 
 
+def _prep_keys(key_fields, key, connection):
+    return [f.get_db_prep_value(v, connection) for f, v in zip(key_fields, key, strict=True)]
+
+
 def _normalize(key_fields, values):
-    return tuple(f.to_python(v) for f, v in zip(key_fields, values))
+    return tuple(f.to_python(v) for f, v in zip(key_fields, values, strict=True))
 
 
 def _check_matched(kind, table, rows, returned, key_fields, states_objs):
@@ -111,7 +115,7 @@ def _check_matched(kind, table, rows, returned, key_fields, states_objs):
     touched = {_normalize(key_fields, row) for row in returned}
     missing = [
         obj
-        for (state, obj), keys in zip(states_objs, rows)
+        for (state, obj), keys in zip(states_objs, rows, strict=True)
         if _normalize(key_fields, keys) not in touched
     ]
     names = ", ".join(describe(obj) for obj in missing[:10])
@@ -145,7 +149,7 @@ def emit_insert(step, ctx) -> None:
     for table in info.tables:
         _sync_parent_links(table, objects, ctx)
         _insert_into(table, objects, step.alias, connection, ctx)
-    for obj, state in zip(objects, step.states):
+    for obj, state in zip(objects, step.states, strict=True):
         _mark_written(obj, step.alias, ctx)
         ctx.inserted.append((state, obj, step.alias))
     if ctx.send_signals:
@@ -210,8 +214,8 @@ def _insert_into(table, objects, alias, connection, ctx) -> None:
                     ctx.journal.append((obj, f.attname, data.get(f.attname, NO_VALUE), True))
             rows = manager._insert(batch, fields=fields, returning_fields=returning, using=alias)
             ctx.statements += 1
-            for obj, row in zip(batch, rows or ()):
-                for value, field in zip(row, returning):
+            for obj, row in zip(batch, rows or (), strict=False):  # no rows: nothing returned
+                for value, field in zip(row, returning, strict=True):
                     ctx.set(obj, field.attname, value, generated=True)
 
 
@@ -231,7 +235,7 @@ def emit_update(step, ctx) -> None:
     info = model_info(step.model)
     groups: dict = defaultdict(list)
     per_row: list = []
-    for obj, state, names in zip(step.objects, step.states, step.attnames):
+    for obj, state, names in zip(step.objects, step.states, step.attnames, strict=True):
         names = _bump_version(info, obj, names, ctx)
         values = obj.__dict__
         if any(hasattr(values.get(name), "resolve_expression") for name in names):
@@ -245,7 +249,7 @@ def emit_update(step, ctx) -> None:
     for obj, state, names in per_row:
         _update_with_expressions(info, obj, state, names, step.alias, ctx)
     if ctx.send_signals:
-        for obj, names in zip(step.objects, step.attnames):
+        for obj, names in zip(step.objects, step.attnames, strict=True):
             sender = type(obj)
             if signals.post_save.has_listeners(sender):
                 fields = frozenset(info.field_for_attname[n].name for n in names)
@@ -295,7 +299,7 @@ def _update_rows(table, info, names, rows, alias, connection, ctx) -> None:
         for state, obj in batch:
             key = _key_values(state, obj, key_fields)
             keys.append(key)
-            params.extend(f.get_db_prep_value(v, connection) for f, v in zip(key_fields, key))
+            params.extend(_prep_keys(key_fields, key, connection))
             data = obj.__dict__
             params.extend(f.get_db_prep_save(data[f.attname], connection) for f in set_fields)
             if version is not None:
@@ -413,7 +417,7 @@ def _delete_rows(model, objects, checked, alias, connection, ctx) -> None:
             for state, obj in batch:
                 key = _key_values(state, obj, key_fields)
                 keys.append(key)
-                params.extend(f.get_db_prep_value(v, connection) for f, v in zip(key_fields, key))
+                params.extend(_prep_keys(key_fields, key, connection))
                 if statement.version_field is not None:
                     params.append(obj.__dict__.get(version.attname))
             with connection.cursor() as cursor:

@@ -5,9 +5,9 @@ class, so custom QuerySet methods keep working), changed in three ways:
 
 - evaluating it autoflushes first and runs inside the session's transaction;
 - every model row it returns, ``select_related`` and ``prefetch_related``
-  objects included, is the session's one object for that row; an object already in the session keeps its
-  in-memory state (unless ``populate_existing()``), and its expired attributes
-  are filled from the row;
+  objects included, is the session's one object for that row; an object
+  already in the session keeps its in-memory state (unless
+  ``populate_existing()``), and its expired attributes are filled from the row;
 - ``update()`` and ``delete()`` keep the identity map true and fire the
   ``after_bulk_update`` / ``after_bulk_delete`` events.
 """

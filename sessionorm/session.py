@@ -360,7 +360,8 @@ class Session:
             if existing is not None and existing is not obj:
                 raise InvalidRequestError(
                     f"Cannot attach {describe(obj)}: this session already holds another object "
-                    f"for that row. Use session.merge(obj) to copy its state onto the session's object."
+                    "for that row. Use session.merge(obj) to copy its state onto the session's "
+                    "object."
                 )
             state.session_id = self.hash_key
             self.identity_map.add(state)
@@ -953,8 +954,11 @@ class Session:
         concrete = queryset.model._meta.concrete_model
         if not self.identity_map.has_model(concrete, queryset.db):
             return None
-        return set(queryset.model._base_manager.db_manager(queryset.db)
-                   .filter(pk__in=queryset.values("pk")).values_list("pk", flat=True))
+        return set(
+            queryset.model._base_manager.db_manager(queryset.db)
+            .filter(pk__in=queryset.values("pk"))
+            .values_list("pk", flat=True)
+        )
 
     def _after_bulk_update(self, queryset, affected, values, rowcount) -> None:
         if affected:
@@ -997,9 +1001,7 @@ class Session:
         transaction = self._work_transaction("delete")
         for state, obj in marked:
             self._mark_deleted(state, obj, transaction)
-        self._expire_nulled_foreign_keys(
-            FlushPlan([_CollectedDeletes(alias, collector)])
-        )
+        self._expire_nulled_foreign_keys(FlushPlan([_CollectedDeletes(alias, collector)]))
         context = BulkContext(self, queryset, result[0])
         for fn in self.dispatch.after_bulk_delete:
             fn(context)
@@ -1072,9 +1074,7 @@ class Session:
 def _replaces_deleted_rows(inserts, deleted) -> bool:
     """True if a new object takes the primary key of a row deleted in the same flush."""
     gone = {state.key for state in deleted}
-    return any(
-        (row.state.info.concrete_model, row.obj.pk, row.alias) in gone for row in inserts
-    )
+    return any((row.state.info.concrete_model, row.obj.pk, row.alias) in gone for row in inserts)
 
 
 class _CollectedDeletes:
@@ -1121,9 +1121,9 @@ class Result:
 class sessionmaker:  # noqa: N801 - SQLAlchemy's name, a factory used like a class
     """A configured factory of sessions::
 
-        Session = sessionmaker(expire_on_commit=False)
-        with Session.begin() as session:   # commits at the end, rolls back on error
-            session.add(obj)
+    Session = sessionmaker(expire_on_commit=False)
+    with Session.begin() as session:   # commits at the end, rolls back on error
+        session.add(obj)
     """
 
     def __init__(self, class_=None, **kw):
@@ -1141,9 +1141,8 @@ class sessionmaker:  # noqa: N801 - SQLAlchemy's name, a factory used like a cla
     @contextlib.contextmanager
     def begin(self):
         """A new session in a transaction: committed at the end, closed always."""
-        with self() as session:
-            with session.begin():
-                yield session
+        with self() as session, session.begin():
+            yield session
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.kw.items())
@@ -1207,4 +1206,3 @@ def make_transient_to_detached(obj) -> None:
     missing = [n for n in state.info.expirable if n not in obj.__dict__]
     if missing:
         state.expired_attributes = set(missing)
-

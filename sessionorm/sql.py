@@ -63,9 +63,7 @@ class UpdateStatement:
         if self.version_field is not None:
             names.append("ov")
             typed.append(self.version_field)
-        assignments = ", ".join(
-            f"{qn(f.column)} = v.c{i}" for i, f in enumerate(self.set_fields)
-        )
+        assignments = ", ".join(f"{qn(f.column)} = v.c{i}" for i, f in enumerate(self.set_fields))
         where = [f"{table}.{qn(f.column)} = v.k{i}" for i, f in enumerate(self.key_fields)]
         if self.version_field is not None:
             where.append(f"{table}.{qn(self.version_field.column)} = v.ov")

@@ -416,8 +416,8 @@ def ensure_state(obj) -> InstanceState:
 def inspect(obj) -> InstanceState:
     """The lifecycle and history of a model instance::
 
-        state = inspect(book)
-        state.pending, state.persistent, state.key
-        state.attrs.title.history   # History(added=(...), unchanged=(), deleted=(...))
+    state = inspect(book)
+    state.pending, state.persistent, state.key
+    state.attrs.title.history   # History(added=(...), unchanged=(), deleted=(...))
     """
     return ensure_state(obj)

@@ -79,7 +79,8 @@ class InsertStep:
     kind = "insert"
 
     def describe(self) -> str:
-        return f"INSERT {len(self.objects)} {self.model._meta.label} into {self.alias!r}: {self.reason}"
+        label = self.model._meta.label
+        return f"INSERT {len(self.objects)} {label} into {self.alias!r}: {self.reason}"
 
 
 @dataclass
