@@ -22,6 +22,8 @@ demo: $(VENV)/.stamp-demo
 # pgserver has no wheel for Python 3.13, so the Django 6.1 runs borrow .venv's binaries.
 test: $(VENV)/.stamp-test $(VENV61)/.stamp-test
 	@status=0; \
+	echo "==== ruff ===="; \
+	$(VENV)/bin/ruff check . || status=1; \
 	echo "==== Django 5.2 on PostgreSQL ===="; \
 	$(VENV)/bin/python -m pytest || status=1; \
 	echo "==== Django 5.2 on SQLite ===="; \
@@ -33,8 +35,9 @@ test: $(VENV)/.stamp-test $(VENV61)/.stamp-test
 	$(VENV61)/bin/python -m pytest --ds=settings.test_sqlite || status=1; \
 	exit $$status
 
-lint: $(VENV)/bin/ruff
+lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,5 +59,3 @@ $(VENV61)/.stamp-test: pyproject.toml | $(VENV61)/bin/python
 	$(VENV61)/$(PIP_INSTALL) -e '.[test]' 'Django>=6.1,<6.2'
 	@touch $@
 
-$(VENV)/bin/ruff: | $(VENV)/bin/python
-	$(VENV)/$(PIP_INSTALL) ruff
