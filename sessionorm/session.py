@@ -73,6 +73,9 @@ class Session:
     :param info: a dict for the application's own use (``session.info``).
     :param join_transaction_mode: what to do when Django's connection is already
         inside ``transaction.atomic()``; see the transactions documentation.
+    :param twophase: commit every database with two-phase commit (PostgreSQL).
+    :param isolation_level: ``"SERIALIZABLE"``, ``"REPEATABLE READ"``, ... for the
+        transactions this session begins (PostgreSQL).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Session:
         twophase: bool = False,
         info: dict | None = None,
         join_transaction_mode: str = "conditional_savepoint",
+        isolation_level: str | None = None,
         *,
         _factory=None,
     ):
@@ -98,6 +102,7 @@ class Session:
         self.expire_on_commit = expire_on_commit
         self.twophase = twophase
         self.join_transaction_mode = join_transaction_mode
+        self.isolation_level = isolation_level
         self.info = dict(info or {})
         self._factory = _factory
         self.hash_key = next(_session_ids)
@@ -216,6 +221,7 @@ class Session:
     def begin_nested(self) -> SessionTransaction:
         """Begin a SAVEPOINT; rolling it back undoes only what happened inside it."""
         parent = self._work_transaction("begin_nested")
+        self.flush()  # the savepoint starts from what the database holds
         self._transaction = SessionTransaction(self, parent=parent, nested=True)
         return self._transaction
 

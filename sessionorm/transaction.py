@@ -22,6 +22,7 @@ This is machinery: use ``Session.begin()``, ``begin_nested()``, ``commit()`` and
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 import weakref
@@ -29,6 +30,7 @@ import weakref
 from django.db import connections
 from django.db.transaction import Atomic
 
+from sessionorm import twophase
 from sessionorm.exc import InvalidRequestError, PendingRollbackError, ResourceClosedError
 
 __all__ = ["SessionTransaction", "TransactionState"]
@@ -49,6 +51,24 @@ _CLOSED = TransactionState.CLOSED
 
 class _SessionRollback(Exception):
     """Passed to ``Atomic.__exit__`` to make it roll back; never raised."""
+
+
+ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+
+
+def isolation_sql(connection, level: str) -> str:
+    """``SET TRANSACTION ISOLATION LEVEL ...``, checked (PostgreSQL only)."""
+    name = level.upper().replace("_", " ")
+    if name not in ISOLATION_LEVELS:
+        raise InvalidRequestError(
+            f"isolation_level={level!r} is not one of {', '.join(ISOLATION_LEVELS)}."
+        )
+    if connection.vendor != "postgresql":
+        raise InvalidRequestError(
+            f"A per-session isolation level needs PostgreSQL; database {connection.alias!r} "
+            f"is {connection.vendor}. Set it in DATABASES[...]['OPTIONS'] instead."
+        )
+    return f"SET TRANSACTION ISOLATION LEVEL {name}"
 
 
 def _declare(*allowed: TransactionState):
@@ -77,6 +97,7 @@ class SessionTransaction:
         self._state = _ACTIVE
         self._ended = False
         self._atomics: dict[str, Atomic] = {}
+        self._xids: dict[str, str] = {}  # alias -> two-phase transaction id
         self._rollback_exception: BaseException | None = None
         # What this level's flushes did, for an exact rollback. The objects are held
         # weakly, as in the identity map: a flushed object the application dropped
@@ -157,12 +178,45 @@ class SessionTransaction:
         if alias not in self._atomics:
             if self.parent is not None:
                 self.parent.connection_for(alias)
+            joined = connections[alias].in_atomic_block
             atomic = Atomic(alias, savepoint=self._savepoint_for(alias), durable=False)
             atomic.__enter__()
             self._atomics[alias] = atomic
+            if not self.nested:
+                self._begin_database(alias, atomic, joined)
             for fn in self.session.dispatch.after_begin:
                 fn(self.session, self, connections[alias])
         return connections[alias]
+
+    def _begin_database(self, alias: str, atomic: Atomic, joined: bool) -> None:
+        """Start the root transaction's options on a database it just began."""
+        session = self.session
+        if not (session.twophase or session.isolation_level):
+            return
+        connection = connections[alias]
+        try:
+            if joined:
+                raise InvalidRequestError(
+                    f"This session needs its own transaction on {alias!r} "
+                    f"({'twophase=True' if session.twophase else 'isolation_level'}), but "
+                    "Django's connection is already inside transaction.atomic(). Start the "
+                    "session outside the atomic block."
+                )
+            if session.twophase:
+                twophase.check_supported(connection)
+                xid = twophase.make_xid(session.hash_key, alias)
+                connection.connection.tpc_begin(xid)
+                self._xids[alias] = xid
+            if session.isolation_level:
+                with connection.cursor() as cursor:
+                    cursor.execute(isolation_sql(connection, session.isolation_level))
+        except BaseException:
+            del self._atomics[alias]
+            if alias in self._xids:
+                connection.connection.tpc_rollback()
+                del self._xids[alias]
+            atomic.__exit__(_SessionRollback, _SessionRollback(), None)
+            raise
 
     def _savepoint_for(self, alias: str) -> bool:
         """Whether this level's block on ``alias`` is a SAVEPOINT of its own.
@@ -179,6 +233,8 @@ class SessionTransaction:
         return self.session.join_transaction_mode in ("conditional_savepoint", "create_savepoint")
 
     def _exit_atomics(self, commit: bool) -> None:
+        if not commit and self._xids:
+            self._tpc_rollback_all()
         errors, lost = [], []
         for alias, atomic in reversed(list(self._atomics.items())):
             connection = connections[alias]
@@ -244,13 +300,56 @@ class SessionTransaction:
                     f"{alias!r} marked the transaction for rollback. Call session.rollback()."
                 )
         if not self.nested:
+            if self._xids:
+                self._tpc_prepare()
             self._state = _PREPARED
+
+    # -- two-phase commit ----------------------------------------------------------
+
+    def _tpc_prepare(self) -> None:
+        """PREPARE every database; if one fails, roll every one of them back."""
+        try:
+            for alias in self._xids:
+                connection = connections[alias]
+                with connection.wrap_database_errors:
+                    connection.connection.tpc_prepare()
+        except BaseException as exc:
+            self._flush_failed(exc)
+            raise
+
+    def _tpc_commit(self) -> None:
+        done = []
+        for alias in list(self._xids):
+            connection = connections[alias]
+            try:
+                with connection.wrap_database_errors:
+                    connection.connection.tpc_commit()
+            except BaseException as exc:
+                in_doubt = [x for a, x in self._xids.items() if a not in done]
+                self._xids.clear()
+                raise InvalidRequestError(
+                    f"Two-phase commit failed on {alias!r} after {len(done)} database(s) "
+                    f"committed ({', '.join(done) or 'none'}). These prepared transactions are "
+                    f"in doubt: {', '.join(in_doubt)}. Resolve them with "
+                    "`manage.py sessionorm_recover --commit` (they were all prepared)."
+                ) from exc
+            done.append(alias)
+            del self._xids[alias]
+
+    def _tpc_rollback_all(self) -> None:
+        for alias in list(self._xids):
+            # A lost connection has rolled back by itself (or left it prepared: recover).
+            with contextlib.suppress(Exception):
+                connections[alias].connection.tpc_rollback()
+        self._xids.clear()
 
     @_declare(_ACTIVE, _PREPARED)
     def commit(self) -> None:
         session = self.session
         if self._state is _ACTIVE:
             self._prepare_impl()
+        if self._xids:
+            self._tpc_commit()
         self._exit_atomics(commit=True)
         self._state = _COMMITTED
         if self.nested:
