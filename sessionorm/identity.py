@@ -20,12 +20,17 @@ def identity_key(model, pk, using: str = "default") -> tuple:
 
 
 class IdentityMap:
-    """``key -> InstanceState`` with a read API that speaks in objects."""
+    """``key -> InstanceState`` with a read API that speaks in objects.
 
-    __slots__ = ("_dict",)
+    Alongside the map it counts the states of each (model, database), so the
+    flush can ask "does this session hold any Review?" without a scan.
+    """
+
+    __slots__ = ("_dict", "_counts")
 
     def __init__(self):
         self._dict: dict = {}
+        self._counts: dict = {}  # (concrete model, alias) -> number of states
 
     def __len__(self) -> int:
         return len(self._dict)
@@ -67,33 +72,49 @@ class IdentityMap:
 
     def states_of(self, concrete_model, alias) -> Iterator:
         """States of one model in one database (a scan: used by rare paths only)."""
+        if not self.has_model(concrete_model, alias):
+            return
         for (model, _pk, db), state in list(self._dict.items()):
             if model is concrete_model and db == alias:
                 yield state
 
     def has_model(self, concrete_model, alias) -> bool:
-        return any(True for _ in self.states_of(concrete_model, alias))
+        return self._counts.get((concrete_model, alias), 0) > 0
 
     # -- mutation, for the session only -------------------------------------
 
     def add(self, state) -> None:
-        existing = self._dict.get(state.key)
+        key = state.key
+        existing = self._dict.get(key)
         if existing is not None and existing is not state and existing.obj() is not None:
-            raise AssertionError(f"identity map already holds {state.key!r}")
-        self._dict[state.key] = state
+            raise AssertionError(f"identity map already holds {key!r}")
+        self._put(key, state, existing)
+
+    def _put(self, key, state, existing=None) -> None:
+        """Map ``key`` to ``state`` (``existing``: what the map held for it, if known)."""
+        self._dict[key] = state
+        if existing is None:
+            counter = (key[0], key[2])
+            self._counts[counter] = self._counts.get(counter, 0) + 1
+
+    def _remove(self, key) -> None:
+        del self._dict[key]
+        counter = (key[0], key[2])
+        self._counts[counter] -= 1
 
     def discard(self, state) -> None:
         if self._dict.get(state.key) is state:
-            del self._dict[state.key]
+            self._remove(state.key)
 
     def replace_key(self, state, new_key) -> None:
         self.discard(state)
         state.key = new_key
-        self._dict[new_key] = state
+        self._put(new_key, state, self._dict.get(new_key))
 
     def clear(self) -> None:
         self._dict.clear()
+        self._counts.clear()
 
     def _discard_collected(self, state) -> None:
         if state.key is not None and self._dict.get(state.key) is state:
-            del self._dict[state.key]
+            self._remove(state.key)

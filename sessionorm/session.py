@@ -590,11 +590,11 @@ class Session:
         state = identity.get(key)
         existing = state.obj() if state is not None else None
         if existing is None:
-            state = InstanceState(obj, info)
+            dead, state = state, InstanceState(obj, info)
             state.key = key
             state.session_id = self.hash_key
             obj.__dict__[STATE_ATTR] = state
-            identity[key] = state
+            self.identity_map._put(key, state, dead)
             for fn in self.dispatch.loaded_as_persistent:
                 fn(self, obj)
             self._register_related(obj, obj, alias)
@@ -1038,6 +1038,10 @@ class Session:
             with state.loading():  # primary keys never expire: put the old one back
                 obj.pk = old_key[1]
         for state, obj in list(transaction._deleted.items()) + list(self._deleted.items()):
+            if state.key is None:  # inserted in this transaction too: transient above
+                state.deleted = False
+                self._deleted.pop(state, None)
+                continue
             state.deleted = False
             state.session_id = self.hash_key
             if identity.get_state(state.key) is None:
