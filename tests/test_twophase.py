@@ -1,11 +1,5 @@
 """Two-phase commit across the ``default`` and ``other`` databases (PostgreSQL)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import IntegrityError, connections, transaction
 from django.test.utils import CaptureQueriesContext
@@ -14,6 +8,12 @@ from sessionorm import Session, inspect
 from sessionorm.exc import InvalidRequestError, PendingRollbackError
 from sessionorm.twophase import parse_xid
 from tests.testapp.models import Author, Book, Publisher
+from tests.twophase_helpers import (
+    crash_between_prepare_and_commit,
+    prepared_gids,
+    raw_connection,
+    rollback_all_prepared,
+)
 
 pytestmark = [
     pytest.mark.postgresql,
@@ -21,34 +21,11 @@ pytestmark = [
 ]
 
 
-def _raw(alias):
-    """A connection of its own: the session's is busy with its prepared transaction."""
-    wrapper = connections[alias]
-    raw = wrapper.get_new_connection(wrapper.get_connection_params())
-    raw.autocommit = True
-    return raw
-
-
-def prepared_gids(alias="default"):
-    raw = _raw(alias)
-    try:
-        with raw.cursor() as cursor:
-            cursor.execute("SELECT gid FROM pg_prepared_xacts WHERE database = current_database()")
-            return [row[0] for row in cursor.fetchall()]
-    finally:
-        raw.close()
-
-
 @pytest.fixture(autouse=True)
 def nothing_left_prepared():
     """A failing test must not leave a prepared transaction that blocks the others."""
     yield
-    for alias in ("default", "other"):
-        raw = _raw(alias)
-        with raw.cursor() as cursor:
-            for gid in prepared_gids(alias):
-                cursor.execute("ROLLBACK PREPARED %s", [gid])
-        raw.close()
+    rollback_all_prepared()
 
 
 @pytest.fixture
@@ -106,46 +83,13 @@ def test_rollback_after_prepare_leaves_nothing_prepared(two_databases):
     assert not Author.objects.exists() and not Publisher.objects.using("other").exists()
 
 
-CRASH_AFTER_PREPARE = """
-import json, os, django
-django.setup()
-from django.db import connections
-for alias in ("default", "other"):
-    connections[alias].settings_dict["NAME"] = os.environ["TEST_DB_" + alias]
-from sessionorm import Session
-from tests.testapp.models import Author, Publisher
-session = Session(twophase=True, binds={Publisher: "other"})
-session.add_all([Publisher(name="in doubt"), Author(name="in doubt")])
-session.prepare()
-print(json.dumps(session.get_transaction()._xids))
-os._exit(0)  # the process dies between prepare and commit
-"""
-
-
-def crash_between_prepare_and_commit() -> dict:
-    """Run a session in another process that dies after PREPARE; its transaction ids."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "settings.test"}
-    for alias in ("default", "other"):
-        env["TEST_DB_" + alias] = connections[alias].settings_dict["NAME"]
-    done = subprocess.run(
-        [sys.executable, "-c", CRASH_AFTER_PREPARE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=Path(__file__).resolve().parent.parent,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def test_prepared_transactions_outlive_a_crash_until_resolved():
     xids = crash_between_prepare_and_commit()
     assert prepared_gids("default") == [xids["default"]]
     assert prepared_gids("other") == [xids["other"]]
     assert not Author.objects.exists()  # prepared, not committed
     for alias, gid in xids.items():
-        raw = _raw(alias)
+        raw = raw_connection(alias)
         with raw.cursor() as cursor:
             cursor.execute("COMMIT PREPARED %s", [gid])
         raw.close()
