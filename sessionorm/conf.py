@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # Rows per INSERT/UPDATE/DELETE statement (a positive int); None: as many as
     # the database backend allows in one statement.
     "BATCH_SIZE": None,
+    # Rows of one model from which a flush on PostgreSQL inserts with COPY (keys
+    # reserved from the sequence first) instead of INSERT; None or 0: never.
+    "COPY_THRESHOLD": 1000,
     # bool: keep a record of each flush (objects, statements, timings, errors) for
     # the admin panel and the sessionorm_flushes / sessionorm_stats commands.
     "RECORD_FLUSHES": False,
@@ -82,6 +85,14 @@ def _check(config: dict[str, Any]) -> None:
         raise ImproperlyConfigured(
             "SESSIONORM['BATCH_SIZE'] must be None (the backend's limit) or a "
             f"positive int; got {batch!r}."
+        )
+    threshold = config["COPY_THRESHOLD"]
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0
+    ):
+        raise ImproperlyConfigured(
+            "SESSIONORM['COPY_THRESHOLD'] must be None or 0 (never use COPY) or a "
+            f"positive int (rows of one model from which COPY is used); got {threshold!r}."
         )
     for key in ("SEND_SIGNALS", "RECORD_FLUSHES"):
         if not isinstance(config[key], bool):

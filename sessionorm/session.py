@@ -825,6 +825,7 @@ class Session:
             self,
             send_signals=config.get("SEND_SIGNALS", True),
             batch_size=config.get("BATCH_SIZE"),
+            copy_threshold=config.get("COPY_THRESHOLD"),
         )
         for fn in self.dispatch.before_flush:
             fn(self, ctx, None)

@@ -19,6 +19,7 @@ def test_defaults_when_the_setting_is_absent(settings):
         "SESSION_FACTORY": None,
         "SEND_SIGNALS": True,
         "BATCH_SIZE": None,
+        "COPY_THRESHOLD": 1000,
         "RECORD_FLUSHES": False,
     }
     assert get_session_factory() is Session
@@ -49,7 +50,7 @@ def test_unknown_key_lists_the_known_ones(settings):
         get_config()
     assert str(error.value) == (
         "settings.SESSIONORM has unknown key(s) 'BATCHSIZE'; the known keys are "
-        "BATCH_SIZE, RECORD_FLUSHES, SEND_SIGNALS, SESSION_FACTORY."
+        "BATCH_SIZE, COPY_THRESHOLD, RECORD_FLUSHES, SEND_SIGNALS, SESSION_FACTORY."
     )
 
 

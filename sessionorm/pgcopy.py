@@ -1,0 +1,124 @@
+"""The COPY path: large INSERT batches on PostgreSQL streamed with ``COPY``.
+
+A multi-row INSERT makes the server parse and plan one statement of thousands of
+parameters; ``COPY ... FROM STDIN`` streams rows in a compact text format and is
+several times faster. It cannot return generated keys, so the keys are reserved
+first with ``nextval()`` over ``generate_series()`` and written with the rows:
+the flush then knows every key before the statement runs, exactly as if the
+INSERT had returned them.
+
+Every guarantee of the INSERT path holds: each field's ``pre_save(obj, add=True)``
+and ``get_db_prep_save()`` produce the values, keys land on the objects (and so in
+the foreign keys of dependent rows), and the flush's journal can undo them. A
+batch the COPY path cannot encode exactly (a SQL expression, a database default,
+a value of a type it does not know) goes through INSERT instead: :func:`encode_rows`
+raises :class:`NotCopyable` before anything is sent.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import io
+import time
+import uuid
+
+__all__ = ["NotCopyable", "copyable", "encode_rows", "reserve_keys", "copy_rows"]
+
+
+class NotCopyable(Exception):
+    """This batch must take the INSERT path (raised before any SQL is sent)."""
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _text(value) -> str:
+    """One value in COPY's text format (``\\N`` is NULL)."""
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        return value.translate(_ESCAPES)
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int or kind is float or kind is decimal.Decimal:
+        return str(value)
+    if kind is datetime.datetime or kind is datetime.date or kind is datetime.time:
+        return value.isoformat()
+    if kind is uuid.UUID:
+        return str(value)
+    if kind is datetime.timedelta:
+        return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
+    if kind is bytes or kind is bytearray or kind is memoryview:
+        return "\\\\x" + bytes(value).hex()
+    adapted = getattr(value, "adapted", None)
+    dumps = getattr(value, "dumps", None)
+    if dumps is not None and adapted is not None:  # psycopg's Json/Jsonb adapters
+        return dumps(adapted).translate(_ESCAPES)
+    raise NotCopyable(f"no COPY text form for {kind.__name__}")
+
+
+def copyable(connection, returning) -> bool:
+    """True when a batch of this table may take the COPY path on ``connection``.
+
+    Only the auto-increment key may come back from the database: other returned
+    columns (``db_default``, generated columns) need INSERT ... RETURNING.
+    """
+    return connection.vendor == "postgresql" and all(f.primary_key for f in returning)
+
+
+def encode_rows(objects, fields, connection) -> list[str]:
+    """One COPY line per object; runs each field's pre_save and get_db_prep_save."""
+    lines = []
+    for obj in objects:
+        cells = []
+        for field in fields:
+            value = field.pre_save(obj, add=True)
+            if hasattr(value, "resolve_expression"):
+                raise NotCopyable(f"{field.attname} holds a SQL expression")
+            cells.append(_text(field.get_db_prep_save(value, connection)))
+        lines.append("\t".join(cells))
+    return lines
+
+
+_sequences: dict = {}
+
+
+def reserve_keys(connection, meta, count: int) -> list:
+    """``count`` new values of the table's key sequence, in order."""
+    cache_key = (connection.alias, meta.db_table, meta.pk.column)
+    sequence = _sequences.get(cache_key)
+    with connection.cursor() as cursor:
+        if sequence is None:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence(%s, %s)",
+                [connection.ops.quote_name(meta.db_table), meta.pk.column],
+            )
+            sequence = cursor.fetchone()[0]
+            if sequence is None:
+                raise NotCopyable(f"{meta.db_table}.{meta.pk.column} has no sequence")
+            _sequences[cache_key] = sequence
+        cursor.execute(
+            "SELECT nextval(%s) FROM generate_series(1, %s) ORDER BY 1", [sequence, count]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def copy_rows(connection, meta, fields, lines: list[str]) -> None:
+    """Stream ``lines`` into the table with COPY; logged like any other query."""
+    text = "\n".join(lines) + "\n"
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(f.column) for f in fields)
+    sql = f"COPY {qn(meta.db_table)} ({columns}) FROM STDIN"
+    start = time.monotonic()
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        raw = cursor.cursor
+        if hasattr(raw, "copy_expert"):  # psycopg2
+            raw.copy_expert(sql, io.StringIO(text))
+        else:  # psycopg 3
+            with raw.copy(sql) as copy:
+                copy.write(text)
+    if connection.queries_logged:
+        duration = time.monotonic() - start
+        connection.queries_log.append({"sql": sql, "time": f"{duration:.3f}"})
