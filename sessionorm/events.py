@@ -12,7 +12,6 @@ rebuilds them when a registration anywhere changes.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
@@ -53,9 +52,6 @@ EVENT_NAMES = frozenset(
 # target -> {event name -> [listener, ...]}; weak so that a discarded session or
 # factory takes its listeners with it.
 _registry: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-# Bumped on every change so sessions know their cached listener lists are stale.
-_generation = itertools.count()
-_current_generation = next(_generation)
 
 
 def _check(target, name: str) -> None:
@@ -74,8 +70,8 @@ def _check(target, name: str) -> None:
 
 
 def _bump() -> None:
-    global _current_generation
-    _current_generation = next(_generation)
+    for dispatcher in list(_dispatchers):
+        dispatcher._forget()
 
 
 def listen(target, name: str, fn: Callable) -> None:
@@ -114,18 +110,18 @@ def contains(target, name: str, fn: Callable) -> bool:
 
 
 class SessionDispatch:
-    """The resolved listeners of one session, rebuilt when registrations change.
+    """The resolved listeners of one session.
 
-    Attribute access returns the list for an event name, empty when nobody
-    listens, so call sites read ``for fn in session.dispatch.after_commit:``.
+    ``session.dispatch.after_commit`` is the list of listeners for that event
+    (empty when nobody listens). The first access resolves the list and stores it
+    as a plain attribute, so later accesses, once per object on the flush's hot
+    path, are ordinary attribute reads; any listen() or remove() anywhere drops
+    every session's stored lists.
     """
-
-    __slots__ = ("_session_ref", "_generation", "_lists")
 
     def __init__(self, session):
         self._session_ref = weakref.ref(session)
-        self._generation = -1
-        self._lists: dict[str, list[Callable]] = {}
+        _dispatchers.add(self)
 
     def _targets(self, session):
         yield from reversed(type(session).__mro__)
@@ -133,23 +129,33 @@ class SessionDispatch:
             yield session._factory
         yield session
 
-    def _resolve(self) -> dict[str, list[Callable]]:
-        if self._generation != _current_generation:
-            session = self._session_ref()
-            lists: dict[str, list[Callable]] = defaultdict(list)
-            for target in self._targets(session):
-                try:
-                    entries = _registry.get(target)
-                except TypeError:  # some classes in the MRO cannot be weakly referenced
-                    entries = None
-                for name, fns in (entries or {}).items():
-                    lists[name].extend(fns)
-            self._lists = {name: fns for name, fns in lists.items() if fns}
-            self._generation = _current_generation
-        return self._lists
+    def _resolve(self, name: str) -> list[Callable]:
+        session = self._session_ref()
+        fns: list[Callable] = []
+        for target in self._targets(session):
+            try:
+                entries = _registry.get(target)
+            except TypeError:  # some classes in the MRO cannot be weakly referenced
+                entries = None
+            if entries:
+                fns.extend(entries.get(name, ()))
+        return fns
 
     def __getattr__(self, name: str) -> list[Callable]:
-        return self._resolve().get(name, ())
+        if name.startswith("_") or name not in EVENT_NAMES:
+            raise AttributeError(name)
+        fns = self._resolve(name)
+        self.__dict__[name] = fns
+        return fns
 
     def has(self, name: str) -> bool:
-        return name in self._resolve()
+        return bool(getattr(self, name))
+
+    def _forget(self) -> None:
+        session_ref = self._session_ref
+        self.__dict__.clear()
+        self._session_ref = session_ref
+
+
+# Every live dispatcher, so a registration change can drop their stored lists.
+_dispatchers: weakref.WeakSet = weakref.WeakSet()

@@ -23,6 +23,9 @@ import io
 import time
 import uuid
 
+from django.conf import settings
+from django.db import models
+
 __all__ = ["NotCopyable", "copyable", "encode_rows", "reserve_keys", "copy_rows"]
 
 
@@ -68,18 +71,60 @@ def copyable(connection, returning) -> bool:
     return connection.vendor == "postgresql" and all(f.primary_key for f in returning)
 
 
+# Field classes whose get_db_prep_save() returns a value of this exact type
+# unchanged on PostgreSQL: such values skip the call (it dominates encoding).
+_UNCHANGED = {
+    models.CharField: str,
+    models.TextField: str,
+    models.SlugField: str,
+    models.EmailField: str,
+    models.URLField: str,
+    models.IntegerField: int,
+    models.BigIntegerField: int,
+    models.SmallIntegerField: int,
+    models.PositiveIntegerField: int,
+    models.PositiveBigIntegerField: int,
+    models.PositiveSmallIntegerField: int,
+    models.AutoField: int,
+    models.BigAutoField: int,
+    models.SmallAutoField: int,
+    models.FloatField: float,
+    models.BooleanField: bool,
+    models.DateField: datetime.date,
+    models.UUIDField: uuid.UUID,
+}
+
+
+def _unchanged_type(field):
+    if isinstance(field, models.ForeignKey) and type(field) is models.ForeignKey:
+        return _unchanged_type(field.target_field)
+    return _UNCHANGED.get(type(field))
+
+
+def _cell_encoder(field, connection):
+    """A function obj -> COPY text of this field, doing what INSERT would do."""
+    attname = field.attname
+    plain_presave = type(field).pre_save is models.Field.pre_save
+    unchanged = _unchanged_type(field)
+    aware = type(field) is models.DateTimeField and settings.USE_TZ
+
+    def encode(obj):
+        data = obj.__dict__
+        value = data[attname] if plain_presave and attname in data else field.pre_save(obj, True)
+        kind = type(value)
+        if kind is unchanged or (aware and kind is datetime.datetime and value.tzinfo):
+            return _text(value)
+        if hasattr(value, "resolve_expression"):
+            raise NotCopyable(f"{attname} holds a SQL expression")
+        return _text(field.get_db_prep_save(value, connection))
+
+    return encode
+
+
 def encode_rows(objects, fields, connection) -> list[str]:
-    """One COPY line per object; runs each field's pre_save and get_db_prep_save."""
-    lines = []
-    for obj in objects:
-        cells = []
-        for field in fields:
-            value = field.pre_save(obj, add=True)
-            if hasattr(value, "resolve_expression"):
-                raise NotCopyable(f"{field.attname} holds a SQL expression")
-            cells.append(_text(field.get_db_prep_save(value, connection)))
-        lines.append("\t".join(cells))
-    return lines
+    """One COPY line per object: each field's pre_save and get_db_prep_save, as INSERT."""
+    encoders = [_cell_encoder(field, connection) for field in fields]
+    return ["\t".join([encode(obj) for encode in encoders]) for obj in objects]
 
 
 _sequences: dict = {}
