@@ -49,8 +49,7 @@ def prepare_foreign(alias, gid, sql="SELECT 1"):
         with raw.cursor() as cursor:
             cursor.execute(sql)
             cursor.execute("PREPARE TRANSACTION %s", [gid])
-        raw.autocommit = True
-    finally:
+    finally:  # the transaction stays prepared on the server after the connection closes
         raw.close()
 
 
