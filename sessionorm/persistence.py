@@ -49,10 +49,19 @@ class FlushContext:
         self.expire_after: list = []  # (state, obj, attnames) to expire once done
         self.statements = 0
         self.writing = False  # set once statements may have been sent
+        self._listening: dict = {}
         self.versions: dict = {}  # id(obj) -> version value the UPDATE must match
 
     def connection(self, alias):
         return self.session._connection_for_alias(alias)
+
+    def listens(self, signal, sender) -> bool:
+        """signal.has_listeners(sender), asked once per flush (it is not cheap)."""
+        key = (signal, sender)
+        answer = self._listening.get(key)
+        if answer is None:
+            answer = self._listening[key] = signal.has_listeners(sender)
+        return answer
 
     def set(self, obj, attname, value, generated=False) -> None:
         data = obj.__dict__
@@ -98,6 +107,25 @@ def _batches(items, size):
 def _key_values(state, obj, key_fields):
     pk = state.key[1] if state is not None and state.key is not None else obj.pk
     return list(pk) if isinstance(pk, tuple) else [pk]
+
+
+def prepare_for(field, connection, save=True):
+    """value -> database parameter for ``field``, as get_db_prep_save/value would give.
+
+    On PostgreSQL, values that the core field classes would return unchanged skip
+    the call (see pgcopy._unchanged_type): it dominates building a large UPDATE.
+    """
+    prepare = field.get_db_prep_save if save else field.get_db_prep_value
+    unchanged = pgcopy.unchanged_type(field) if connection.vendor == "postgresql" else None
+    if unchanged is None:
+        return lambda value: prepare(value, connection)
+
+    def prep(value):
+        if type(value) is unchanged or value is None:
+            return value
+        return prepare(value, connection)
+
+    return prep
 
 
 def _prep_keys(key_fields, key, connection):
@@ -157,7 +185,7 @@ def emit_insert(step, ctx) -> None:
     if ctx.send_signals:
         for obj in objects:
             sender = type(obj)
-            if signals.post_save.has_listeners(sender):
+            if ctx.listens(signals.post_save, sender):
                 signals.post_save.send(
                     sender=sender,
                     instance=obj,
@@ -271,15 +299,16 @@ def emit_update(step, ctx) -> None:
     info = model_info(step.model)
     groups: dict = defaultdict(list)
     per_row: list = []
+    updated = ctx.updated
     for obj, state, names in zip(step.objects, step.states, step.attnames, strict=True):
         names = _bump_version(info, obj, names, ctx)
         values = obj.__dict__
         if any(hasattr(values.get(name), "resolve_expression") for name in names):
             per_row.append((obj, state, names))
             continue
-        for table, table_names in _split_by_table(info, names):
-            groups[(table, table_names)].append((state, obj))
-        ctx.updated.append((state, obj))
+        for group in _split_by_table(info, names):
+            groups[group].append((state, obj))
+        updated.append((state, obj))
     for (table, names), rows in groups.items():
         _update_rows(table, info, names, rows, step.alias, connection, ctx)
     for obj, state, names in per_row:
@@ -287,7 +316,7 @@ def emit_update(step, ctx) -> None:
     if ctx.send_signals:
         for obj, names in zip(step.objects, step.attnames, strict=True):
             sender = type(obj)
-            if signals.post_save.has_listeners(sender):
+            if ctx.listens(signals.post_save, sender):
                 fields = frozenset(info.field_for_attname[n].name for n in names)
                 signals.post_save.send(
                     sender=sender,
@@ -309,12 +338,20 @@ def _bump_version(info, obj, names, ctx):
     return tuple(sorted(set(names) | {version}))
 
 
+_table_splits: dict = {}
+
+
 def _split_by_table(info, names):
-    by_table: dict = defaultdict(list)
-    for name in names:
-        field = info.field_for_attname[name]
-        by_table[field.model._meta.concrete_model].append(name)
-    return [(table, tuple(table_names)) for table, table_names in by_table.items()]
+    """``[(table class, attnames stored in it)]``: one entry but under inheritance."""
+    key = (info, names)
+    split = _table_splits.get(key)
+    if split is None:
+        by_table: dict = defaultdict(list)
+        for name in names:
+            field = info.field_for_attname[name]
+            by_table[field.model._meta.concrete_model].append(name)
+        split = _table_splits[key] = [(table, tuple(n)) for table, n in by_table.items()]
+    return split
 
 
 def _update_rows(table, info, names, rows, alias, connection, ctx) -> None:
@@ -330,14 +367,16 @@ def _update_rows(table, info, names, rows, alias, connection, ctx) -> None:
         return
     statement = UpdateStatement(meta, key_fields, set_fields, version)
     size = max_rows(connection, statement.params_per_row, ctx.batch_size)
+    prep_keys = [prepare_for(f, connection, save=False) for f in key_fields]
+    prep_sets = [(f.attname, prepare_for(f, connection)) for f in set_fields]
     for batch in _batches(rows, size):
         params, keys = [], []
         for state, obj in batch:
             key = _key_values(state, obj, key_fields)
             keys.append(key)
-            params.extend(_prep_keys(key_fields, key, connection))
+            params.extend([prep(v) for prep, v in zip(prep_keys, key, strict=True)])
             data = obj.__dict__
-            params.extend(f.get_db_prep_save(data[f.attname], connection) for f in set_fields)
+            params.extend([prep(data[attname]) for attname, prep in prep_sets])
             if version is not None:
                 params.append(version.get_db_prep_value(ctx.versions[id(obj)], connection))
         with connection.cursor() as cursor:

@@ -95,9 +95,9 @@ _UNCHANGED = {
 }
 
 
-def _unchanged_type(field):
+def unchanged_type(field):
     if isinstance(field, models.ForeignKey) and type(field) is models.ForeignKey:
-        return _unchanged_type(field.target_field)
+        return unchanged_type(field.target_field)
     return _UNCHANGED.get(type(field))
 
 
@@ -105,7 +105,7 @@ def _cell_encoder(field, connection):
     """A function obj -> COPY text of this field, doing what INSERT would do."""
     attname = field.attname
     plain_presave = type(field).pre_save is models.Field.pre_save
-    unchanged = _unchanged_type(field)
+    unchanged = unchanged_type(field)
     aware = type(field) is models.DateTimeField and settings.USE_TZ
 
     def encode(obj):
