@@ -142,10 +142,10 @@ class TestAfterACrash:
             {"group": 1, "key": key, "gids": [xids["default"], xids["other"]]}
         ]
         first = report["transactions"][0]
-        assert set(first) == {
-            "alias", "database", "gid", "owner", "prepared_at", "age_seconds", "sessionorm",
-            "group", "group_key", "created", "host", "pid", "session", "state", "error",
-        }  # fmt: skip
+        assert set(first) == set(
+            "alias database gid owner prepared_at age_seconds sessionorm group group_key "
+            "created host pid session state error".split()
+        )
         assert first["gid"] == xids["default"] and first["alias"] == "default"
         assert first["sessionorm"] is True and first["group"] == 1 and first["state"] == "prepared"
         assert (first["host"], first["pid"], first["session"]) == (
@@ -301,8 +301,10 @@ class TestGroups:
         assert [r.state for r in results] == ["failed"] * 3
         assert "does not exist" in results[0].error
         message = recovery.failures(results)
-        assert message.startswith(f"3 of 3 prepared transactions could not be committed: "
-                                  f"{two_groups['17d']} on 'default': ")  # fmt: skip
+        first = two_groups["17d"]
+        assert message.startswith(
+            f"3 of 3 prepared transactions could not be committed: {first} on 'default': "
+        )
         assert message.endswith(
             "Those still listed by `manage.py sessionorm_recover` are in doubt: fix the cause "
             "and run it again."
