@@ -28,6 +28,12 @@ pytestmark = pytest.mark.django_db(databases=["default", "other"], transaction=T
 postgresql = pytest.mark.postgresql
 
 
+JSON_FIELDS = {
+    *("alias", "database", "gid", "owner", "prepared_at", "age_seconds", "sessionorm"),
+    *("group", "group_key", "created", "host", "pid", "session", "state", "error"),
+}
+
+
 def run(*args) -> str:
     out = io.StringIO()
     call_command("sessionorm_recover", *args, stdout=out)
@@ -142,10 +148,7 @@ class TestAfterACrash:
             {"group": 1, "key": key, "gids": [xids["default"], xids["other"]]}
         ]
         first = report["transactions"][0]
-        assert set(first) == set(
-            "alias database gid owner prepared_at age_seconds sessionorm group group_key "
-            "created host pid session state error".split()
-        )
+        assert set(first) == JSON_FIELDS
         assert first["gid"] == xids["default"] and first["alias"] == "default"
         assert first["sessionorm"] is True and first["group"] == 1 and first["state"] == "prepared"
         assert (first["host"], first["pid"], first["session"]) == (
