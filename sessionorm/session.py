@@ -773,6 +773,26 @@ class Session:
             if related is not None:
                 target._state.fields_cache[fk.name] = self._merge(related, load, memo)
 
+    # -- bulk operations (no unit of work; see sessionorm/bulk.py) --------------------
+
+    def bulk_save_objects(self, objects, return_defaults=False, update_changed_only=True):
+        """INSERT new and UPDATE saved objects in batches, skipping the unit of work."""
+        from sessionorm import bulk
+
+        bulk.bulk_save_objects(self, objects, return_defaults, update_changed_only)
+
+    def bulk_insert_mappings(self, model, mappings, return_defaults=False):
+        """INSERT one row per dict of field values, in batches."""
+        from sessionorm import bulk
+
+        bulk.bulk_insert_mappings(self, model, mappings, return_defaults)
+
+    def bulk_update_mappings(self, model, mappings):
+        """UPDATE one row per dict (primary key plus the fields to set), in batches."""
+        from sessionorm import bulk
+
+        bulk.bulk_update_mappings(self, model, mappings)
+
     # -- autoflush -------------------------------------------------------------------
 
     @property
