@@ -5,10 +5,23 @@
 - Databases: the ``default`` and ``other`` aliases are two different databases on the
   same backend. A test that uses ``other`` asks for it:
   ``@pytest.mark.django_db(databases=["default", "other"])``.
+- The transaction suite (tests/transaction_suite.py): modules with
+  ``pytestmark = transaction_suite.marks()`` run every test twice, ``[plain]`` and
+  ``[inside-atomic]``, through the ``outer_atomic`` fixture.
 """
 
 import pytest
 from django.db import connections
+
+from tests.transaction_suite import outer_atomic  # noqa: F401 - the suite's fixture
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "outside_atomic_only(reason): a transaction-suite test that only means something "
+        "with no atomic block around it; skipped in its [inside-atomic] variant",
+    )
 
 
 def pytest_report_header(config):

@@ -1,8 +1,9 @@
 """Commit and rollback, and the session's transaction as Django's transaction.
 
-Most tests run inside pytest-django's test transaction (the session joins it through a
-SAVEPOINT). Those about the outermost transaction — real COMMITs, ``on_commit``, an
-explicit outer ``atomic()`` — use ``django_db(transaction=True)``.
+Part of the transaction suite (tests/transaction_suite.py): every test runs with real
+transactions (``[plain]``: the session's root is a BEGIN ... COMMIT of its own) and
+again inside an outer ``atomic()`` (``[inside-atomic]``: the session joins it through
+a SAVEPOINT and leaves it open). Tests whose outcome differs ask for ``outer_atomic``.
 """
 
 import gc
@@ -12,9 +13,10 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from sessionorm import Session, exc, inspect
+from tests import transaction_suite
 from tests.testapp.models import Author, Book, Country
 
-transactional = pytest.mark.django_db(transaction=True)
+pytestmark = transaction_suite.marks()
 
 
 @pytest.fixture
@@ -43,7 +45,6 @@ def savepoint_statements(ctx):
 # -- commit and rollback with autobegin -----------------------------------------------------
 
 
-@pytest.mark.django_db
 def test_autobegin_starts_on_first_use_and_commit_ends_it(session):
     assert not session.in_transaction()
     author = Author(name="Ursula")
@@ -59,7 +60,6 @@ def test_autobegin_starts_on_first_use_and_commit_ends_it(session):
     assert Author.objects.filter(name="Second").exists()
 
 
-@pytest.mark.django_db
 def test_commit_flushes_pending_changes(session):
     author = session.get(Author, Author.objects.create(name="Before").pk)
     author.name = "After"
@@ -69,7 +69,6 @@ def test_commit_flushes_pending_changes(session):
     assert Book.objects.filter(title="New", author_id=author.pk).exists()
 
 
-@pytest.mark.django_db
 def test_rollback_makes_pending_objects_transient_without_their_keys(session):
     flushed = Author(name="Flushed")
     book = Book(title="Child", author=flushed)
@@ -92,7 +91,6 @@ def test_rollback_makes_pending_objects_transient_without_their_keys(session):
     assert Book.objects.get(pk=book.pk).author_id == flushed.pk
 
 
-@pytest.mark.django_db
 def test_rollback_brings_deleted_objects_back_as_persistent(session):
     # The rows exist before the session begins, so its rollback does not remove them.
     doomed, kept = Author.objects.create(name="Doomed"), Author.objects.create(name="Marked")
@@ -109,7 +107,6 @@ def test_rollback_brings_deleted_objects_back_as_persistent(session):
     assert Author.objects.filter(pk=author.pk).exists()
 
 
-@pytest.mark.django_db
 def test_rollback_expires_modified_objects_which_read_the_database_value(session):
     first = Author.objects.create(name="Flushed before")
     second = Author.objects.create(name="Unflushed before")
@@ -124,7 +121,6 @@ def test_rollback_expires_modified_objects_which_read_the_database_value(session
     assert unflushed.name == "Unflushed before"
 
 
-@pytest.mark.django_db
 def test_rollback_of_a_flushed_primary_key_change_restores_the_key(session):
     Country.objects.create(code="FR", name="France")
     country = session.get(Country, "FR")
@@ -137,7 +133,6 @@ def test_rollback_of_a_flushed_primary_key_change_restores_the_key(session):
     assert country.name == "France"
 
 
-@pytest.mark.django_db
 def test_rollback_of_an_unflushed_primary_key_change_restores_the_key(session):
     Country.objects.create(code="FR", name="France")
     country = session.get(Country, "FR")
@@ -147,7 +142,6 @@ def test_rollback_of_an_unflushed_primary_key_change_restores_the_key(session):
     assert session.dirty == []
 
 
-@pytest.mark.django_db
 def test_rollback_without_a_transaction_is_harmless(session):
     session.rollback()
     assert not session.in_transaction()
@@ -156,7 +150,6 @@ def test_rollback_without_a_transaction_is_harmless(session):
 # -- joining Django's transaction -------------------------------------------------------------
 
 
-@transactional
 def test_session_inside_atomic_joins_through_a_savepoint_and_never_commits_it():
     with transaction.atomic():
         with CaptureQueriesContext(connection) as ctx:
@@ -171,7 +164,6 @@ def test_session_inside_atomic_joins_through_a_savepoint_and_never_commits_it():
     assert not Author.objects.filter(name="Inside").exists()
 
 
-@transactional
 def test_session_rollback_inside_atomic_rolls_back_to_its_savepoint_only():
     with transaction.atomic():
         Author.objects.create(name="Outer")
@@ -191,7 +183,7 @@ def test_session_rollback_inside_atomic_rolls_back_to_its_savepoint_only():
     assert sorted(Author.objects.values_list("name", flat=True)) == ["After", "Outer"]
 
 
-@transactional
+@pytest.mark.outside_atomic_only("it checks the COMMIT of a transaction of its own")
 def test_session_outside_any_atomic_commits_for_real():
     session = Session()
     session.add(Author(name="Real"))
@@ -203,7 +195,6 @@ def test_session_outside_any_atomic_commits_for_real():
     assert Author.objects.filter(name="Real").exists()
 
 
-@pytest.mark.django_db
 def test_django_code_inside_the_session_transaction_shares_it(session):
     session.add(Author(name="Session"))
     session.flush()
@@ -218,7 +209,6 @@ def test_django_code_inside_the_session_transaction_shares_it(session):
     assert not Author.objects.exists()
 
 
-@pytest.mark.django_db
 def test_failed_nested_atomic_inside_the_session_rolls_back_only_its_block(session):
     session.add(Author(name="Kept"))
     session.flush()
@@ -229,7 +219,6 @@ def test_failed_nested_atomic_inside_the_session_rolls_back_only_its_block(sessi
     assert list(Author.objects.values_list("name", flat=True)) == ["Kept"]
 
 
-@pytest.mark.django_db
 def test_commit_refuses_while_an_atomic_block_opened_inside_is_still_open(session):
     session.add(Author(name="x"))
     session.flush()
@@ -237,8 +226,7 @@ def test_commit_refuses_while_an_atomic_block_opened_inside_is_still_open(sessio
         session.commit()
 
 
-@transactional
-def test_on_commit_callbacks_run_when_the_session_commits():
+def test_on_commit_callbacks_run_when_the_session_commits(outer_atomic):
     ran = []
     session = Session()
     session.add(Author(name="x"))
@@ -246,11 +234,14 @@ def test_on_commit_callbacks_run_when_the_session_commits():
     transaction.on_commit(lambda: ran.append("callback"))
     assert ran == []
     session.commit()
+    # Inside an outer atomic() the session released a savepoint: the callback waits
+    # for the outer block's COMMIT, as for a nested atomic().
+    assert ran == ([] if outer_atomic else ["callback"])
+    outer_atomic.end()
     assert ran == ["callback"]
 
 
-@transactional
-def test_on_commit_callbacks_are_dropped_when_the_session_rolls_back():
+def test_on_commit_callbacks_are_dropped_when_the_session_rolls_back(outer_atomic):
     ran = []
     session = Session()
     session.add(Author(name="x"))
@@ -260,11 +251,11 @@ def test_on_commit_callbacks_are_dropped_when_the_session_rolls_back():
     assert ran == []
     session.add(Author(name="y"))
     session.commit()
+    outer_atomic.end()
     assert ran == []
 
 
-@transactional
-def test_on_commit_inside_an_outer_atomic_waits_for_the_outer_commit():
+def test_on_commit_inside_an_outer_atomic_waits_for_the_outer_commit(outer_atomic):
     ran = []
     with transaction.atomic():
         session = Session()
@@ -273,20 +264,19 @@ def test_on_commit_inside_an_outer_atomic_waits_for_the_outer_commit():
         transaction.on_commit(lambda: ran.append("callback"))
         session.commit()
         assert ran == []  # released a savepoint only
+    outer_atomic.end()
     assert ran == ["callback"]
 
 
 # -- begin and begin_nested -------------------------------------------------------------------
 
 
-@pytest.mark.django_db
 def test_begin_twice_is_refused(session):
     session.begin()
     with pytest.raises(exc.InvalidRequestError, match="already begun"):
         session.begin()
 
 
-@pytest.mark.django_db
 def test_begin_nested_rolls_back_only_what_happened_inside_it(session):
     outer = Author(name="Outer")
     session.add(outer)
@@ -314,7 +304,6 @@ def test_begin_nested_rolls_back_only_what_happened_inside_it(session):
     assert list(Author.objects.values_list("name", flat=True)) == ["Outer"]
 
 
-@pytest.mark.django_db
 def test_begin_nested_rollback_keeps_objects_the_savepoint_did_not_touch(session):
     untouched = session.get(Author, Author.objects.create(name="Untouched").pk)
     nested = session.begin_nested()
@@ -324,7 +313,6 @@ def test_begin_nested_rollback_keeps_objects_the_savepoint_did_not_touch(session
     assert not inspect(untouched).expired
 
 
-@pytest.mark.django_db
 def test_begin_nested_rollback_brings_back_an_object_deleted_inside(session):
     author = session.get(Author, Author.objects.create(name="Survivor").pk)
     nested = session.begin_nested()
@@ -336,7 +324,6 @@ def test_begin_nested_rollback_brings_back_an_object_deleted_inside(session):
     assert Author.objects.filter(pk=author.pk).exists()
 
 
-@pytest.mark.django_db
 def test_committed_nested_transaction_is_undone_by_the_root_rollback(session):
     session.get(Author, Author.objects.create(name="Before").pk)
     with session.begin_nested():
@@ -349,7 +336,6 @@ def test_committed_nested_transaction_is_undone_by_the_root_rollback(session):
     assert not Author.objects.filter(name="Inner").exists()
 
 
-@pytest.mark.django_db
 def test_begin_nested_context_manager_rolls_back_on_error(session):
     session.add(Author(name="Kept"))
     session.flush()
@@ -362,7 +348,6 @@ def test_begin_nested_context_manager_rolls_back_on_error(session):
     assert list(Author.objects.values_list("name", flat=True)) == ["Kept"]
 
 
-@pytest.mark.django_db
 def test_session_commit_commits_open_nested_levels(session):
     session.begin_nested()
     session.add(Author(name="Nested"))
@@ -376,23 +361,23 @@ def test_session_commit_commits_open_nested_levels(session):
 # -- two sessions on one connection ------------------------------------------------------------
 
 
-@pytest.mark.django_db
 def test_sessions_ending_out_of_order_leave_the_outer_transaction_alone():
-    first, second = Session(), Session()
-    first.add(Author(name="First"))
-    first.flush()  # savepoint 1
-    second.add(Author(name="Second"))
-    second.flush()  # savepoint 2, inside 1
-    first.close()  # rolls back to savepoint 1, which takes savepoint 2 with it
-    assert connection.in_atomic_block  # the test's own transaction is still open
-    with pytest.raises(exc.InvalidRequestError, match="already rolled back"):
-        second.commit()
-    second.rollback()
-    assert not Author.objects.exists()
-    Author.objects.create(name="Still usable")
+    with transaction.atomic():
+        first, second = Session(), Session()
+        first.add(Author(name="First"))
+        first.flush()  # savepoint 1
+        second.add(Author(name="Second"))
+        second.flush()  # savepoint 2, inside 1
+        first.close()  # rolls back to savepoint 1, which takes savepoint 2 with it
+        assert connection.in_atomic_block  # the caller's transaction is still open
+        with pytest.raises(exc.InvalidRequestError, match="already rolled back"):
+            second.commit()
+        second.rollback()
+        assert not Author.objects.exists()
+        Author.objects.create(name="Still usable")
+    assert list(Author.objects.values_list("name", flat=True)) == ["Still usable"]
 
 
-@pytest.mark.django_db
 def test_rollback_of_a_key_change_of_a_dropped_object_leaves_no_trace(session):
     Country.objects.create(code="FR", name="France")
     country = session.get(Country, "FR")
