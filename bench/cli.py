@@ -1,0 +1,222 @@
+"""``python -m bench``: parse the options, prepare the database, run, report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.scenarios import SCENARIOS
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=(
+            "Benchmark sessionorm's flush against Django save()/bulk helpers, SQLAlchemy's "
+            "ORM Session, raw psycopg2 and COPY on PostgreSQL (docs/performance.md)."
+        ),
+    )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also run with the sizes ×N and report the growth of time per row "
+        "(save() loops and bulk_update are left out unless named in --contenders)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=5, metavar="N", help="timed runs after a warm-up (5)"
+    )
+    parser.add_argument("--only", metavar="SCENARIO[,...]", help="run only these scenarios")
+    parser.add_argument("--contenders", metavar="NAME[,...]", help="run only these contenders")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and 1 repeat: a smoke test, not a benchmark",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=DEFAULT_OUT, metavar="DIR", help="results directory"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="instead of timing, profile one run of each selected case with pyinstrument",
+    )
+    parser.add_argument(
+        "--database",
+        default="sessionorm_bench",
+        help="the database to create (and drop) on the DATABASE_URL server",
+    )
+    parser.add_argument("--no-chart", action="store_true", help="skip the matplotlib chart")
+    parser.add_argument("--list", action="store_true", help="list scenarios and contenders")
+    args = parser.parse_args(argv)
+    if args.scale < 1 or args.repeat < 1:
+        parser.error("--scale and --repeat must be at least 1")
+    if args.quick:
+        args.repeat, args.scale = 1, 1
+    args.only = _names(parser, "--only", args.only, SCENARIOS)
+    return args
+
+
+def _names(parser, option, value, known) -> list[str] | None:
+    if not value:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        parser.error(f"{option}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    os.chdir(Path(__file__).resolve().parent.parent)  # settings/ and tests/ import from here
+    sys.path.insert(0, os.getcwd())
+
+    from bench import contenders, database
+
+    started_server = not os.environ.get("DATABASE_URL")
+    database.prepare(args.database)
+    cases = contenders.load()
+    if args.list:
+        return _list(cases)
+    wanted = None
+    if args.contenders:
+        wanted = [name.strip() for name in args.contenders.split(",") if name.strip()]
+        unknown = [name for name in wanted if name not in contenders.CONTENDERS]
+        if unknown:
+            print(
+                f"--contenders: unknown {', '.join(unknown)}; known: "
+                f"{', '.join(contenders.CONTENDERS)}",
+                file=sys.stderr,
+            )
+            return 2
+    env = database.Env()
+    try:
+        if args.profile:
+            return _profile(env, args, cases, wanted)
+        return _benchmark(env, args, cases, wanted, started_server)
+    finally:
+        env.close()
+        database.drop(args.database)
+
+
+def _selected(cases, scenario: str, wanted, scale: int) -> tuple[list, list[str]]:
+    chosen, notes = [], []
+    for case in cases:
+        if case.scenario != scenario:
+            continue
+        if wanted is not None and case.contender not in wanted:
+            continue
+        if scale > 1 and case.slow and wanted is None:
+            notes.append(
+                f"{scenario}: {case.contender} left out at {scale}× (slow; name it in --contenders)"
+            )
+            continue
+        chosen.append(case)
+    return chosen, notes
+
+
+def _benchmark(env, args, cases, wanted, started_server) -> int:
+    from bench import contenders, machine, report, targets
+    from bench.runner import Run, run_scenario
+
+    scales = [1] if args.scale == 1 else [1, args.scale]
+    load_before = _load()
+    notes = [f"{module}: {reason}" for module, reason in contenders.UNAVAILABLE.items()]
+    runs = []
+    for scale in scales:
+        run = Run(scale)
+        for name in args.only or SCENARIOS:
+            chosen, skipped = _selected(cases, name, wanted, scale)
+            notes += [n for n in skipped if n not in notes]
+            if not chosen:
+                continue
+            sizes = SCENARIOS[name].sizes(scale, args.quick)
+            run.sizes[name] = sizes
+            print(
+                f"{name} at {scale}×: {', '.join(c.label(sizes) for c in chosen)}", file=sys.stderr
+            )
+            began = time.perf_counter()
+            run.outcomes[name] = run_scenario(
+                env, name, chosen, sizes, args.repeat, warmup=not args.quick
+            )
+            print(f"  ({time.perf_counter() - began:.1f} s)", file=sys.stderr)
+        runs.append(run)
+    info = {
+        "date": report.now(),
+        "machine": {**machine.machine(), "load_before": load_before, "load_after": _load()},
+        "versions": machine.versions(env),
+        "options": " ".join(_options(args)) or "(defaults)",
+        "server": "throwaway (tests/pgserver.py)" if started_server else "DATABASE_URL",
+    }
+    found = targets.evaluate(runs) if not args.quick else []
+    text = report.write(args.out, runs, found, info, notes, make_chart=not args.no_chart)
+    print(text)
+    print(f"written to {args.out}/latest.md, latest.json", file=sys.stderr)
+    failed = [
+        o.label + " on " + o.scenario
+        for r in runs
+        for os_ in r.outcomes.values()
+        for o in os_
+        if not o.ok
+    ]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _profile(env, args, cases, wanted) -> int:
+    from bench.profiling import profile
+
+    scale = args.scale
+    for name in args.only or SCENARIOS:
+        chosen, _ = _selected(cases, name, wanted, 1)
+        sizes = SCENARIOS[name].sizes(scale, args.quick)
+        for case in chosen:
+            print(profile(env, name, case, sizes, args.out))
+    return 0
+
+
+def _load() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages: other work on the machine skews timings."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def _options(args) -> list[str]:
+    options = []
+    if args.quick:
+        options.append("--quick")
+    if args.scale != 1:
+        options.append(f"--scale {args.scale}")
+    if args.repeat != 5 and not args.quick:
+        options.append(f"--repeat {args.repeat}")
+    if args.only:
+        options.append(f"--only {','.join(args.only)}")
+    if args.contenders:
+        options.append(f"--contenders {args.contenders}")
+    return options
+
+
+def _list(cases) -> int:
+    from bench import contenders
+
+    for name, scenario in SCENARIOS.items():
+        names = sorted({c.contender for c in cases if c.scenario == name})
+        print(f"{name}: {scenario.title.format(**scenario.sizes())}")
+        print(f"    contenders: {', '.join(names)}")
+    print()
+    for name, description in contenders.CONTENDERS.items():
+        print(f"{name}: {description}")
+    for module, reason in contenders.UNAVAILABLE.items():
+        print(f"{module}: unavailable, {reason}")
+    return 0
