@@ -2,6 +2,8 @@
 # make test   the suite on PostgreSQL then SQLite, under Django 5.2 (Python 3.11, .venv)
 #             and Django 6.1 (newest Python >= 3.12, .venv-django61)
 # make lint   ruff
+# make bench  the benchmark suite (bench/, docs/performance.md) on a throwaway PostgreSQL;
+#             options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--only update --repeat 3"
 #
 # Each venv is made once and reinstalled only when pyproject.toml changes (a stamp file).
 
@@ -10,7 +12,7 @@ VENV := .venv
 VENV61 := .venv-django61
 PIP_INSTALL = bin/pip install -q --disable-pip-version-check
 
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 
 demo: $(VENV)/.stamp-demo
 	$(VENV)/bin/python manage.py migrate
@@ -39,6 +41,10 @@ lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# About 10 minutes on 2 cores; results in bench/results/ (see docs/performance.md).
+bench: $(VENV)/.stamp-bench
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)
+
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
@@ -53,6 +59,10 @@ $(VENV)/.stamp-demo: pyproject.toml | $(VENV)/bin/python
 
 $(VENV)/.stamp-test: pyproject.toml | $(VENV)/bin/python
 	$(VENV)/$(PIP_INSTALL) -e '.[test]' 'Django>=5.2,<5.3'
+	@touch $@
+
+$(VENV)/.stamp-bench: pyproject.toml | $(VENV)/bin/python
+	$(VENV)/$(PIP_INSTALL) -e '.[test,bench]' 'Django>=5.2,<5.3'
 	@touch $@
 
 $(VENV61)/.stamp-test: pyproject.toml | $(VENV61)/bin/python
