@@ -7,7 +7,7 @@ catches anything the library itself decided to refuse.
 
 from __future__ import annotations
 
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 __all__ = [
     "SessionORMError",
@@ -19,6 +19,11 @@ __all__ = [
     "FlushError",
     "StaleDataError",
     "PendingRollbackError",
+    "DatabaseFaultError",
+    "ConnectionLostError",
+    "StatementTimeoutError",
+    "DeadlockError",
+    "SerializationError",
     "describe",
 ]
 
@@ -75,3 +80,53 @@ class StaleDataError(FlushError, DatabaseError):
 
 class PendingRollbackError(InvalidRequestError):
     """A flush failed; the session refuses work until ``rollback()`` is called."""
+
+
+# -- database faults ---------------------------------------------------------------
+# Errors from the database that end the session's transaction, translated where
+# they leave flush(), execute()/scalar() and commit() (sessionorm/dberrors.py).
+# Each keeps the Django class of the error it replaces, so `except OperationalError`
+# still catches it; the original is its __cause__ (and .orig).
+
+
+class DatabaseFaultError(SessionORMError, OperationalError):
+    """The database ended the session's transaction; it has been rolled back.
+
+    Call ``session.rollback()``; the session is usable again after it. Attributes:
+    ``orig`` (Django's error), ``sqlstate`` (PostgreSQL's code or None),
+    ``operation`` (``"flush"``, ``"execute"``, ``"commit"``, ``"prepare"``) and
+    ``retryable`` (whether running the unit of work again can succeed as it is).
+    """
+
+    retryable = False
+    orig: BaseException | None = None
+    sqlstate: str | None = None
+    operation: str | None = None
+
+
+class ConnectionLostError(DatabaseFaultError, InterfaceError):
+    """The connection to the database broke (server restart, ``pg_terminate_backend``,
+    network). Also an ``InterfaceError``, the class Django raises for a closed one.
+
+    The server rolled the transaction back unless the loss happened during commit, in
+    which case it may have committed: check before running the work again.
+    """
+
+
+class StatementTimeoutError(DatabaseFaultError):
+    """A statement ran longer than ``statement_timeout`` or waited longer than
+    ``lock_timeout`` for a row lock (SQLSTATE 57014, 55P03)."""
+
+
+class DeadlockError(DatabaseFaultError):
+    """The database broke a deadlock between two transactions by aborting this one
+    (SQLSTATE 40P01). Retry the unit of work: ``sessionorm.retry.run_in_transaction``."""
+
+    retryable = True
+
+
+class SerializationError(DatabaseFaultError):
+    """A ``SERIALIZABLE`` or ``REPEATABLE READ`` transaction conflicted with a concurrent
+    one (SQLSTATE 40001). Retry the unit of work: ``sessionorm.retry.run_in_transaction``."""
+
+    retryable = True

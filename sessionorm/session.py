@@ -20,10 +20,10 @@ import contextlib
 import itertools
 from collections.abc import Iterable, Iterator
 
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, Error, connections, router
 from django.db.models import signals
 
-from sessionorm import events
+from sessionorm import dberrors, events
 from sessionorm.deletion import plan_deletes
 from sessionorm.exc import (
     InvalidRequestError,
@@ -180,10 +180,17 @@ class Session:
         """
         self._autoflush()
         connection = self.connection(model, using=using)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall() if cursor.description else []
-            return Result(rows, cursor.rowcount, cursor.description)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall() if cursor.description else []
+                return Result(rows, cursor.rowcount, cursor.description)
+        except Error as exc:
+            fault = dberrors.translate(exc, "execute", [connection.alias])
+            if fault is None:
+                raise
+            self._transaction._flush_failed(fault)  # the database ended the transaction
+            raise fault from exc
 
     def scalar(self, sql: str, params=None, *, model=None, using: str | None = None):
         """The first column of the first row of ``sql``, or None."""
@@ -856,8 +863,13 @@ class Session:
                 execute(plan, ctx)
         except BaseException as exc:
             ctx.undo()
-            if ctx.writing:
-                transaction._flush_failed(exc)
+            # A fault (lost connection, timeout, deadlock...) ended the transaction
+            # even when it struck a query of the planning phase.
+            fault = dberrors.translate(exc, "flush", transaction._aliases())
+            if ctx.writing or fault is not None:
+                transaction._flush_failed(fault or exc)
+            if fault is not None:
+                raise fault from exc
             raise
         for fn in self.dispatch.after_flush:
             fn(self, ctx)

@@ -27,10 +27,10 @@ import enum
 import functools
 import weakref
 
-from django.db import connections
+from django.db import Error, connections
 from django.db.transaction import Atomic
 
-from sessionorm import twophase
+from sessionorm import dberrors, twophase
 from sessionorm.exc import InvalidRequestError, PendingRollbackError, ResourceClosedError
 
 __all__ = ["SessionTransaction", "TransactionState"]
@@ -314,7 +314,10 @@ class SessionTransaction:
                 with connection.wrap_database_errors:
                     connection.connection.tpc_prepare()
         except BaseException as exc:
-            self._flush_failed(exc)
+            fault = dberrors.translate(exc, "prepare", list(self._xids))
+            self._flush_failed(fault or exc)
+            if fault is not None:
+                raise fault from exc
             raise
 
     def _tpc_commit(self) -> None:
@@ -350,7 +353,7 @@ class SessionTransaction:
             self._prepare_impl()
         if self._xids:
             self._tpc_commit()
-        self._exit_atomics(commit=True)
+        self._commit_atomics()
         self._state = _COMMITTED
         if self.nested:
             self._merge_into_parent()
@@ -359,6 +362,21 @@ class SessionTransaction:
                 fn(session)
             session._after_root_commit(self)
         self.close()
+
+    def _commit_atomics(self) -> None:
+        """COMMIT (or RELEASE SAVEPOINT) on each database this level uses."""
+        before = dberrors.drivers(self._atomics)
+        try:
+            self._exit_atomics(commit=True)
+        except Error as exc:
+            # Django's Atomic rolled back the database whose COMMIT failed (a
+            # serialization failure, a deferred constraint, a lost connection):
+            # this transaction is over, and only rollback() may follow.
+            fault = dberrors.translate(exc, "commit", before=before)
+            self._flush_failed(fault or exc)
+            if fault is not None:
+                raise fault from exc
+            raise
 
     def rollback(self) -> None:
         """Roll back this level (and, for the root, everything under it)."""
