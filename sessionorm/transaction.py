@@ -111,7 +111,9 @@ class SessionTransaction:
         for fn in session.dispatch.after_transaction_create:
             fn(session, self)
         if nested:
-            for alias in parent._aliases():
+            # A SAVEPOINT on every database in use, or on the default one when the
+            # session has not touched any yet (Django code inside must be inside it).
+            for alias in list(parent._aliases()) or [session._default_alias()]:
                 self.connection_for(alias)
 
     def __repr__(self):
@@ -148,20 +150,30 @@ class SessionTransaction:
 
     def _raise_for_state(self, operation: str):
         if self._state is _DEACTIVE:
+            undo = (
+                "Call rollback() on this savepoint (the transaction you got from "
+                "begin_nested()) to go on with the work outside it, or session.rollback() "
+                "to end the whole transaction"
+                if self.nested
+                else "Call session.rollback() first; after it the session can begin again"
+            )
             raise PendingRollbackError(
-                "This Session's transaction has been rolled back due to a previous "
-                f"exception during flush, so {operation}() cannot run. Call "
-                "session.rollback() first; after it the session can begin again. "
-                f"Original exception was: {self._rollback_exception!r}"
+                f"This Session's {'savepoint' if self.nested else 'transaction'} has been "
+                f"rolled back due to a previous exception during flush, so {operation}() "
+                f"cannot run. {undo}. Original exception was: {self._rollback_exception!r}"
             )
         if self._state is _CLOSED:
             raise ResourceClosedError(
                 f"This transaction is closed; {operation}() cannot run on it. Begin a new one "
                 "with session.begin(), or just use the session: it begins one by itself."
             )
+        if self._state is _COMMITTED:
+            advice = "It has already committed; the session begins a new one on its next use."
+        else:
+            advice = "Commit or roll back the current one first."
         raise InvalidRequestError(
             f"This transaction is {self._state.value}; {operation}() needs an active "
-            "transaction. Commit or roll back the current one first."
+            f"transaction. {advice}"
         )
 
     def _aliases(self):
@@ -176,6 +188,12 @@ class SessionTransaction:
     def connection_for(self, alias: str):
         """Django's connection for ``alias``, inside this level's transaction."""
         if alias not in self._atomics:
+            if self._state is _PREPARED:
+                raise InvalidRequestError(
+                    f"This transaction is prepared, so it cannot begin work on database "
+                    f"{alias!r} as well: that database would commit without being "
+                    "prepared. Commit or roll back first, then use a new transaction."
+                )
             if self.parent is not None:
                 self.parent.connection_for(alias)
             joined = connections[alias].in_atomic_block
@@ -275,8 +293,11 @@ class SessionTransaction:
     @_declare(_ACTIVE)
     def prepare(self) -> None:
         """Flush and mark the transaction ready to commit (two-phase commit's first step)."""
-        if self.parent is not None and not self.nested:
-            raise InvalidRequestError("Only a root transaction can be prepared.")
+        if self.nested:
+            raise InvalidRequestError(
+                "prepare() applies to the root transaction only; this is a SAVEPOINT "
+                "level. Commit or roll back the savepoint, then call session.prepare()."
+            )
         self._prepare_impl()
 
     def _prepare_impl(self) -> None:
@@ -349,6 +370,8 @@ class SessionTransaction:
     @_declare(_ACTIVE, _PREPARED)
     def commit(self) -> None:
         session = self.session
+        for inner in self._open_levels_above():  # as SQLAlchemy: inner savepoints first
+            inner.commit()
         if self._state is _ACTIVE:
             self._prepare_impl()
         if self._xids:
@@ -379,9 +402,12 @@ class SessionTransaction:
             raise
 
     def rollback(self) -> None:
-        """Roll back this level (and, for the root, everything under it)."""
-        if self._state is _CLOSED:
+        """Roll back this level, and the savepoints still open above it."""
+        if self._state in (_CLOSED, _COMMITTED):
+            self.close()  # nothing left to undo: a committed level stays committed
             return
+        for inner in self._open_levels_above():
+            inner.rollback()
         session = self.session
         if self._atomics:
             self._exit_atomics(commit=False)
@@ -402,6 +428,8 @@ class SessionTransaction:
         self._rollback_exception = exc
 
     def close(self) -> None:
+        for inner in self._open_levels_above():
+            inner.close()
         if self._atomics:
             self._exit_atomics(commit=False)
         self._state = _CLOSED
@@ -412,6 +440,14 @@ class SessionTransaction:
             self._ended = True
             for fn in session.dispatch.after_transaction_end:
                 fn(session, self)
+
+    def _open_levels_above(self) -> list:
+        """The session's levels nested inside this one, innermost first."""
+        levels, level = [], self.session._transaction
+        while level is not None and level is not self:
+            levels.append(level)
+            level = level.parent
+        return levels if level is self else []
 
     def _merge_into_parent(self) -> None:
         parent = self.parent

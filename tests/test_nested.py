@@ -138,17 +138,6 @@ def test_begin_nested_as_the_first_use_begins_the_root_with_it(session, outer_at
     assert inspect(inner).transient and names() == []
 
 
-LAZY_SAVEPOINT = (
-    "begin_nested() as a session's first use opens no SAVEPOINT: SessionTransaction.__init__ "
-    "(sessionorm/transaction.py) only opens the aliases its parent already holds, and a "
-    "fresh root holds none, so Django code run inside the savepoint before the session's "
-    "first flush is outside it (in [plain], outside any transaction: autocommitted). Fix: "
-    "when the parent holds no database, begin_nested() opens the session's default "
-    "database (session._default_alias()), as SQLAlchemy's begin_nested() connects at once"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=LAZY_SAVEPOINT)
 def test_django_code_in_a_first_savepoint_is_rolled_back_with_it(session):
     with pytest.raises(RuntimeError), session.begin_nested():
         Author.objects.create(name="django, inside the savepoint")
@@ -406,22 +395,7 @@ def test_django_atomic_inside_a_savepoint_nests_in_it(session):
 
 # -- the root ending while SAVEPOINT levels are still open ----------------------------------------
 
-OPEN_LEVELS = (
-    "Ending the root while a SAVEPOINT level is open leaves the session broken: "
-    "SessionTransaction.rollback/commit (sessionorm/transaction.py) act on their own level "
-    "only. rollback() exits the inner Atomic blocks in _exit_atomics but restores only the "
-    "root's snapshot (objects the open level inserted stay persistent with keys of rolled-back "
-    "rows), and close() leaves session._transaction on the orphaned level, still 'active' "
-    "with exited Atomics: later flushes run outside any transaction (autocommit) and "
-    "session.rollback() then loops forever (root.rollback() returns at once when closed, "
-    "never moving session._transaction). commit() refuses with the misleading 'a "
-    "transaction.atomic() block opened inside it is still open'. Fix (SQLAlchemy's): "
-    "root.commit() first commits the levels above it, root.rollback()/close() first roll "
-    "back/close them (while session._transaction is not self: session._transaction.rollback())"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=OPEN_LEVELS)
 def test_an_error_in_a_begin_block_rolls_back_its_open_savepoints(session):
     inner = Author(name="inner")
     with pytest.raises(RuntimeError), session.begin():
@@ -435,7 +409,6 @@ def test_an_error_in_a_begin_block_rolls_back_its_open_savepoints(session):
     assert names() == []
 
 
-@pytest.mark.xfail(strict=True, reason=OPEN_LEVELS)
 def test_a_begin_block_that_ends_normally_commits_its_open_savepoints(session):
     with session.begin():
         session.begin_nested()

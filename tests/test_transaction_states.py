@@ -51,7 +51,7 @@ SAYS = {
     "committed": ["This transaction is committed", "needs an active transaction"],
     "deactive": [
         "rolled back due to a previous exception during flush",
-        "Call session.rollback() first",
+        "rollback()",
         "Original exception was: IntegrityError",
     ],
     "closed": ["This transaction is closed", "session.begin()"],
@@ -93,13 +93,6 @@ ROOT_TABLE = [
     ("begin_nested", "closed", "closed"),  # the session begins a new transaction
 ]
 
-NESTED_PREPARE = (
-    "prepare() of a SAVEPOINT level flushes and returns: SessionTransaction.prepare "
-    "(sessionorm/transaction.py) refuses only `self.parent is not None and not "
-    "self.nested`, a level that cannot exist. Fix: check `self.nested` and raise "
-    "InvalidRequestError naming prepare() and the root transaction, as Session.prepare() does"
-)
-NESTED_PREPARE_BUG = pytest.mark.xfail(strict=True, reason=NESTED_PREPARE)
 
 # (method, state a SAVEPOINT level is in) -> the state it ends in, or the error.
 NESTED_TABLE = [
@@ -109,7 +102,7 @@ NESTED_TABLE = [
     ("rollback", "active", "closed"),
     ("rollback", "deactive", "closed"),
     ("rollback", "closed", "closed"),
-    pytest.param("prepare", "active", IRE, marks=NESTED_PREPARE_BUG),
+    ("prepare", "active", IRE),
     ("prepare", "deactive", PRE),
     ("prepare", "closed", RCE),
     ("connection_for", "active", "active"),
@@ -267,17 +260,6 @@ def test_commit_after_prepare_writes_and_rollback_after_prepare_undoes(session):
     assert list(Author.objects.values_list("name", flat=True)) == ["kept"]
 
 
-COMMITTED_ROLLBACK = (
-    "rollback() in the committed state (an after_commit listener) undoes the committed "
-    "transaction in memory: SessionTransaction.rollback (sessionorm/transaction.py) "
-    "returns early only when closed, so it runs session._restore_snapshot(self) and "
-    "after_rollback; objects inserted by the commit become transient without their keys. "
-    "Fix: when the state is COMMITTED, only close() (SQLAlchemy restores the snapshot "
-    "only from active, deactive or prepared)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=COMMITTED_ROLLBACK)
 def test_rollback_while_committed_leaves_the_committed_work_alone(session):
     author = Author(name="committed")
     rollbacks = []
@@ -290,18 +272,7 @@ def test_rollback_while_committed_leaves_the_committed_work_alone(session):
     assert Author.objects.filter(pk=author.pk).exists()
 
 
-PREPARED_CONNECTION = (
-    "connection_for() on a prepared transaction opens a database the transaction did not "
-    "prepare: it is declared for (ACTIVE, PREPARED) in sessionorm/transaction.py and "
-    "begins any alias it does not hold yet, which commit() then commits without a "
-    "PREPARE (with twophase=True, outside the two-phase protocol). Fix: in the prepared "
-    "state return only connections already in self._atomics and refuse a new alias "
-    "(SQLAlchemy: no further SQL can be emitted in the 'prepared' state)"
-)
-
-
 @transaction_suite.django_db(["default", "other"])
-@pytest.mark.xfail(strict=True, reason=PREPARED_CONNECTION)
 def test_a_prepared_transaction_takes_no_new_database(session):
     tx = session.begin()
     session.add(Author(name="prepared"))
