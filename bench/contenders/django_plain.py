@@ -6,9 +6,11 @@ objects that nothing else holds.
 
 from __future__ import annotations
 
-from bench import measure
+from bench import measure, models
 from bench.contenders import Case, contender
-from bench.models import Book
+
+# The plain twin (bench/models.py): Django as it is without sessionorm's hooks.
+from bench.models import PlainBook as Book
 from bench.scenarios import expect
 
 register = contender("django", "Django: Model.objects.get() / a QuerySet (no identity map)")
@@ -44,6 +46,22 @@ class Load(Case):
         expect(len(self.books) == self.sizes["books"], f"{len(self.books)} books loaded")
         for book in measure.sample(self.books):
             expect(book.title == f"book {book.pk - 1}", f"book {book.pk}: title {book.title!r}")
+
+
+@register("load", variant="instrumented")
+class LoadInstrumented(Load):
+    """The same QuerySet on the model class sessionorm has instrumented (``Book``, not
+    its plain twin): what sessionorm's hooks cost Django code that uses no session."""
+
+    def setup(self, sizes):
+        super().setup(sizes)
+        from sessionorm import Session
+
+        with Session() as session:  # a model is instrumented when it first meets a session
+            list(session.query(models.Book)[:1])
+
+    def run(self):
+        self.books = list(models.Book.objects.all())
 
 
 @register("memory")

@@ -9,7 +9,12 @@ from django.db import transaction
 
 from bench import data
 from bench.contenders import Case, contender
-from bench.models import Author, Book, Review, Tag
+
+# The plain twins (bench/models.py): Django as it is without sessionorm's hooks.
+from bench.models import PlainAuthor as Author
+from bench.models import PlainBook as Book
+from bench.models import PlainReview as Review
+from bench.models import PlainTag as Tag
 
 register = contender("django_save", "Django: save() / delete() per object in atomic()")
 
