@@ -45,7 +45,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         action="store_true",
-        help="instead of timing, profile one run of each selected case with pyinstrument",
+        help="instead of timing, profile 5 runs of each selected case (bench/profiling.py)",
+    )
+    parser.add_argument(
+        "--profiler",
+        choices=("auto", "py-spy", "pyinstrument"),
+        default="auto",
+        help="the sampler for --profile (auto: py-spy when installed, else pyinstrument)",
     )
     parser.add_argument(
         "--database",
@@ -78,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(Path(__file__).resolve().parent.parent)  # settings/ and tests/ import from here
     sys.path.insert(0, os.getcwd())
 
-    from bench import contenders, database
+    from bench import contenders, database, profiling
+
+    in_pyspy = bool(os.environ.get(profiling.CHILD))
+    if args.profile and not in_pyspy and profiling.wanted_sampler(args.profiler) == "py-spy":
+        # Re-run this command under py-spy, which samples it from outside.
+        return profiling.record_with_pyspy(
+            list(argv if argv is not None else sys.argv[1:]), args.out
+        )
 
     started_server = not os.environ.get("DATABASE_URL")
     database.prepare(args.database)
@@ -173,15 +186,15 @@ def _benchmark(env, args, cases, wanted, started_server) -> int:
 
 
 def _profile(env, args, cases, wanted) -> int:
-    from bench.profiling import profile
+    from bench import profiling
 
-    scale = args.scale
+    selected = []
     for name in args.only or SCENARIOS:
         chosen, _ = _selected(cases, name, wanted, 1)
-        sizes = SCENARIOS[name].sizes(scale, args.quick)
-        for case in chosen:
-            print(profile(env, name, case, sizes, args.out))
-    return 0
+        sizes = SCENARIOS[name].sizes(args.scale, args.quick)
+        selected += [(name, case, sizes) for case in chosen]
+    sampler = "py-spy" if os.environ.get(profiling.CHILD) else "pyinstrument"
+    return profiling.profile_cases(env, selected, args.out, sampler)
 
 
 def _load() -> list[float] | None:
