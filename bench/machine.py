@@ -51,8 +51,11 @@ def versions(env) -> dict:
 
 
 def _git_commit() -> str | None:
-    """``git describe`` of the checkout (``-dirty`` when it has uncommitted changes)."""
-    root = Path(__file__).resolve().parent.parent
+    """``git describe`` of the checkout sessionorm was imported from (``-dirty`` when it
+    has uncommitted changes: the numbers are then of no commit)."""
+    import sessionorm
+
+    root = Path(sessionorm.__file__).resolve().parent
     try:
         result = subprocess.run(
             ["git", "describe", "--always", "--dirty"],
