@@ -179,7 +179,10 @@ class SessionForwardDescriptor:
         session = state.session if state is not None else None
         if session is not None and self.field.target_field.primary_key:
             value = getattr(instance, self.field.attname)
-            related = session.get(self.field.related_model, value)
+            # From the database the object came from: Django has no cross-database
+            # foreign keys, and on shards the same key names another row elsewhere.
+            using = state.key[2] if state.key is not None else None
+            related = session.get(self.field.related_model, value, using=using)
             if related is None:
                 raise self.field.related_model.DoesNotExist(
                     f"{self.field.related_model.__name__} matching {value!r} does not exist."

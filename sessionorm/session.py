@@ -138,6 +138,11 @@ class Session:
         return alias
 
     def _resolve_bind(self, model) -> str:
+        alias = self._explicit_bind(model)
+        return alias if alias is not None else router.db_for_write(model)
+
+    def _explicit_bind(self, model) -> str | None:
+        """The alias ``binds`` or ``using`` give ``model``, or None: the routers decide."""
         binds = self._binds
         if binds:
             for klass in model.__mro__:
@@ -147,9 +152,7 @@ class Session:
             for name in (opts.label, opts.label_lower, opts.app_label):
                 if name in binds:
                     return binds[name]
-        if self.using is not None:
-            return self.using
-        return router.db_for_write(model)
+        return self.using
 
     def bind_model(self, model, alias: str) -> None:
         """Use database ``alias`` for ``model`` (and its subclasses) from now on."""
@@ -157,9 +160,10 @@ class Session:
         self._bind_cache.clear()
 
     def _alias_for_new(self, obj) -> str:
-        if self._binds or self.using is not None:
-            return self.get_bind(type(obj))
-        return router.db_for_write(type(obj), instance=obj)
+        """A new object's database: its bind, else the routers with it as the hint."""
+        model = type(obj)
+        alias = self._explicit_bind(model) if (self._binds or self.using is not None) else None
+        return alias if alias is not None else router.db_for_write(model, instance=obj)
 
     def connection(self, model=None, *, using: str | None = None):
         """Django's connection for ``model`` (or ``using``), inside this session's transaction."""
@@ -484,16 +488,19 @@ class Session:
         model_info(model)
         return session_queryset(self, model, alias=self.get_bind(model))
 
-    def get(self, model, pk, *, populate_existing=False, with_for_update=False):
+    def get(self, model, pk, *, populate_existing=False, with_for_update=False, using=None):
         """The object of ``model`` with primary key ``pk``, or None.
 
-        An object already in the session is returned without SQL.
+        An object already in the session is returned without SQL. ``using`` names
+        the database (a shard, say) instead of :meth:`get_bind`.
         """
         cached = self._bind_cache.get(("get", model))
         if cached is None:
             info = model_info(model)
             cached = self._bind_cache[("get", model)] = (info.concrete_model, self.get_bind(model))
         concrete, alias = cached
+        if using is not None:
+            alias = using
         if not (populate_existing or with_for_update):
             state = self.identity_map._dict.get((concrete, pk, alias))
             if state is not None:

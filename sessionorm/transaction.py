@@ -98,6 +98,7 @@ class SessionTransaction:
         self._ended = False
         self._atomics: dict[str, Atomic] = {}
         self._xids: dict[str, str] = {}  # alias -> two-phase transaction id
+        self._xid_stem: tuple[str, str] | None = None  # shared by all of them
         self._rollback_exception: BaseException | None = None
         # What this level's flushes did, for an exact rollback. The objects are held
         # weakly, as in the identity map: a flushed object the application dropped
@@ -222,7 +223,9 @@ class SessionTransaction:
                 )
             if session.twophase:
                 twophase.check_supported(connection)
-                xid = twophase.make_xid(session.hash_key, alias)
+                if self._xid_stem is None:
+                    self._xid_stem = twophase.new_stem()
+                xid = twophase.make_xid(session.hash_key, alias, self._xid_stem)
                 connection.connection.tpc_begin(xid)
                 self._xids[alias] = xid
             if session.isolation_level:

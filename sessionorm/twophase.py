@@ -39,10 +39,16 @@ class TransactionId:
     gid: str
 
 
-def make_xid(session_id: int, alias: str) -> str:
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+def make_xid(session_id: int, alias: str, stem: tuple[str, str] | None = None) -> str:
+    """A transaction id; ``stem`` (time, random token) is shared by one transaction's
+    databases, so their ids differ only by alias (see :func:`new_stem`)."""
+    now, token = stem or new_stem()
     host = socket.gethostname().replace(":", "-")[:60]
-    return f"{PREFIX}:{now}:{host}:{os.getpid()}:{session_id}:{alias}:{uuid.uuid4().hex[:8]}"
+    return f"{PREFIX}:{now}:{host}:{os.getpid()}:{session_id}:{alias}:{token}"
+
+
+def new_stem() -> tuple[str, str]:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ"), uuid.uuid4().hex[:8]
 
 
 def parse_xid(gid: str) -> TransactionId | None:

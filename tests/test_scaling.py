@@ -290,34 +290,16 @@ class TestShards:
         assert Author.objects.using("default").filter(name="Alice").exists()
         assert Author.objects.using("other").filter(name="Zoe").exists()
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=TypeError,
-        reason="Session.get() has no using= to name the shard: use "
-        "session.query(Model).using(alias).get(pk=...) until it does",
-    )
     def test_get_from_a_named_shard(self, same_pk_on_both_shards):
         with Session() as session:
             assert session.get(Author, 7, using="other").name == "Zoe"
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="with any binds (or using), Session._alias_for_new asks get_bind(Author), so "
-        "the router never sees the new object as the instance hint",
-    )
     def test_binds_for_one_model_keep_the_shard_router_for_the_others(self):
         with Session(binds={Publisher: "other"}) as session:
             session.add_all([Publisher(name="Ace"), Author(name="Zoe")])
             session.commit()
         assert Author.objects.using("other").filter(name="Zoe").exists()
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=AssertionError,
-        reason="a forward foreign key of a session object loads through session.get(), which "
-        "reads get_bind(Author) (default) instead of the shard the book came from",
-    )
     def test_a_books_author_loads_from_the_books_shard(self, same_pk_on_both_shards):
         Book.objects.using("other").create(title="Tehanu", author_id=7)
         with Session() as session:
