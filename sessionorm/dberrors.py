@@ -37,18 +37,18 @@ _BY_SQLSTATE = {
 
 # What happened, and what to do: the two halves of each message.
 _WHAT = {
-    ConnectionLostError: "The connection to the database was lost",
+    ConnectionLostError: "the connection to the database was lost",
     StatementTimeoutError: (
-        "The database canceled a statement that ran longer than statement_timeout, "
+        "the database canceled a statement that ran longer than statement_timeout, "
         "waited longer than lock_timeout for a lock held by another transaction, or was "
         "canceled on request"
     ),
     DeadlockError: (
-        "The database found a deadlock between this transaction and another one and "
+        "the database found a deadlock between this transaction and another one and "
         "aborted this one"
     ),
     SerializationError: (
-        "The database could not serialize this transaction with a concurrent one "
+        "the database could not serialize this transaction with a concurrent one "
         "(SERIALIZABLE or REPEATABLE READ isolation) and aborted it"
     ),
 }
@@ -133,7 +133,7 @@ def translate(
     where = f" on database {', '.join(map(repr, named))}" if named else ""
     driver_error = exc.__cause__ or exc  # the driver's error, which Django's wraps
     detail = (str(driver_error).strip() or "no message").splitlines()[0]
-    message = f"{_WHAT[cls]} during {operation}{where}"
+    message = f"During {operation}{where}, {_WHAT[cls]}"
     message += f" (SQLSTATE {code}). " if code else ". "
     if cls is ConnectionLostError and operation in ("commit", "prepare"):
         message += _IN_DOUBT.format(operation=operation)

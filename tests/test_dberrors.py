@@ -50,7 +50,8 @@ def test_sqlstate_decides_the_class(pgcode, expected, retryable):
     # Code that catches Django's class, or sessionorm's, keeps working.
     assert isinstance(fault, OperationalError) and isinstance(fault, SessionORMError)
     assert fault.orig is original and fault.sqlstate == pgcode and fault.operation == "flush"
-    assert f"during flush (SQLSTATE {pgcode}). " in str(fault)
+    assert str(fault).startswith("During flush, the ")
+    assert f" (SQLSTATE {pgcode}). " in str(fault)
     assert str(fault).endswith("Original error: DriverError: aborted")  # first line only
 
 

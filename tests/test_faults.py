@@ -79,8 +79,8 @@ def test_killed_backend_gives_connection_lost_and_rollback_reconnects(session, n
     # Still the classes Django raises for a broken connection.
     assert isinstance(error, OperationalError) and isinstance(error, InterfaceError)
     assert error.__cause__ is error.orig and error.operation == next_step
-    assert f"connection to the database was lost during {next_step} on database 'default'" in (
-        str(error)
+    assert str(error).startswith(
+        f"During {next_step} on database 'default', the connection to the database was lost."
     )
     assert ("may have committed" in str(error)) == (next_step == "commit")
 
@@ -122,7 +122,8 @@ def test_killed_backend_before_a_two_phase_commit(nothing_left_prepared):
     session.add(Author(name="lost"))
     session.flush()
     terminate_backend(session.scalar("SELECT pg_backend_pid()"))
-    with pytest.raises(ConnectionLostError, match="during prepare on database 'default'") as raised:
+    during_prepare = "^During prepare on database 'default', the connection"
+    with pytest.raises(ConnectionLostError, match=during_prepare) as raised:
         session.commit()  # PREPARE TRANSACTION finds the connection gone
     assert "sessionorm_recover" in str(raised.value)
     session.rollback()
