@@ -899,7 +899,7 @@ class Session:
         rows = []
         for state, obj in list(self._new.items()):
             alias = self._alias_for_new(obj)
-            if ctx.send_signals and signals.pre_save.has_listeners(type(obj)):
+            if ctx.send_signals and ctx.listens(signals.pre_save, type(obj)):
                 signals.pre_save.send(
                     sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
                 )
@@ -919,7 +919,7 @@ class Session:
             for field in state.info.update_presave_fields:
                 field.pre_save(obj, add=False)
             alias = state.key[2]
-            if ctx.send_signals and signals.pre_save.has_listeners(type(obj)):
+            if ctx.send_signals and ctx.listens(signals.pre_save, type(obj)):
                 signals.pre_save.send(
                     sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
                 )
@@ -942,13 +942,15 @@ class Session:
         identity = self.identity_map
         for state, obj in ctx.deleted:
             self._mark_deleted(state, obj, transaction)
+        listeners = self.dispatch.pending_to_persistent
+        new, inserted = self._new, transaction._new
         for state, obj, alias in ctx.inserted:
             state.key = (state.info.concrete_model, obj.pk, alias)
             identity.add(state)
             state.mark_clean()
-            self._new.pop(state, None)
-            transaction._new[state] = obj
-            for fn in self.dispatch.pending_to_persistent:
+            new.pop(state, None)
+            inserted[state] = obj
+            for fn in listeners:
                 fn(self, obj)
         for obj, attname, old in ctx.generated_values():
             state = state_of(obj)
