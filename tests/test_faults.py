@@ -249,6 +249,8 @@ def test_deadlock_aborts_one_session_the_other_commits_and_the_loser_retries():
 def test_write_skew_under_serializable_fails_one_session():
     """Each session checks that nobody is on call, then puts someone on call."""
     both_read = threading.Barrier(2, timeout=5)
+    # The loser may fail at its INSERT, before the winner commits: it reads again after.
+    phase_done = threading.Barrier(2, timeout=5)
 
     def worker(label):
         session = Session(isolation_level="SERIALIZABLE")
@@ -262,10 +264,12 @@ def test_write_skew_under_serializable_fails_one_session():
                 session.commit()
             except SerializationError as exc:
                 session.rollback()
+                phase_done.wait()
                 # Run again, the check now sees the other session's row.
                 again = session.query(Author).filter(name__startswith="on call").count()
                 session.commit()
                 return exc, again
+            phase_done.wait()
             return "committed"
         finally:
             session.close()
