@@ -59,6 +59,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="the database to create (and drop) on the DATABASE_URL server",
     )
     parser.add_argument("--no-chart", action="store_true", help="skip the matplotlib chart")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help="also write the results into docs/performance.md (between its bench markers)",
+    )
     parser.add_argument("--list", action="store_true", help="list scenarios and contenders")
     args = parser.parse_args(argv)
     if args.scale < 1 or args.repeat < 1:
@@ -172,6 +177,11 @@ def _benchmark(env, args, cases, wanted, started_server) -> int:
     text = report.write(args.out, runs, found, info, notes, make_chart=not args.no_chart)
     print(text)
     print(f"written to {args.out}/latest.md, latest.json", file=sys.stderr)
+    if args.update_docs:
+        marker = "bench-scale" if args.scale > 1 else "bench"
+        docs = Path("docs/performance.md")
+        report.update_docs(docs, marker, text, args.out)
+        print(f"updated {docs} between its {marker} markers", file=sys.stderr)
     failed = [
         o.label + " on " + o.scenario
         for r in runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -292,6 +293,20 @@ def write(out: Path, runs, targets, info: dict, notes: list[str], make_chart: bo
         json.dumps(as_json(runs, targets, info, notes), indent=2, default=str) + "\n"
     )
     return text
+
+
+def update_docs(docs: Path, marker: str, text: str, out: Path) -> None:
+    """Replace what lies between ``<!-- {marker}:begin -->`` and ``<!-- {marker}:end -->``
+    in ``docs`` with ``text`` (the chart's link made relative to the docs)."""
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+    page = docs.read_text()
+    if begin not in page or end not in page:
+        raise SystemExit(f"{docs} has no {begin} ... {end} section to update")
+    chart = os.path.relpath(out.resolve() / "ratios.svg", docs.resolve().parent)
+    text = text.replace("](ratios.svg)", f"]({chart})")
+    head, rest = page.split(begin, 1)
+    _old, tail = rest.split(end, 1)
+    docs.write_text(f"{head}{begin}\n{text}{end}{tail}")
 
 
 def now() -> str:
