@@ -132,8 +132,10 @@ def _selected(cases, scenario: str, wanted, scale: int) -> tuple[list, list[str]
         if wanted is not None and case.contender not in wanted:
             continue
         if scale > 1 and case.slow and wanted is None:
+            # Left out at 1× too, so the growth compares the same cases.
             notes.append(
-                f"{scenario}: {case.contender} left out at {scale}× (slow; name it in --contenders)"
+                f"{scenario}: {case.contender} left out of this --scale {scale} run "
+                "(slow; name it in --contenders)"
             )
             continue
         chosen.append(case)
@@ -151,7 +153,7 @@ def _benchmark(env, args, cases, wanted, started_server) -> int:
     for scale in scales:
         run = Run(scale)
         for name in args.only or SCENARIOS:
-            chosen, skipped = _selected(cases, name, wanted, scale)
+            chosen, skipped = _selected(cases, name, wanted, args.scale)
             notes += [n for n in skipped if n not in notes]
             if not chosen:
                 continue
