@@ -174,7 +174,7 @@ class Session:
         return self.using or "default"
 
     def _connection_for_alias(self, alias: str):
-        return self._work_transaction("use the database").connection_for(alias)
+        return self._work_transaction("connection").connection_for(alias)
 
     def execute(self, sql: str, params=None, *, model=None, using: str | None = None):
         """Run raw SQL in this session's transaction (after autoflush).

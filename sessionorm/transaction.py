@@ -160,7 +160,8 @@ class SessionTransaction:
             )
             raise PendingRollbackError(
                 f"This Session's {'savepoint' if self.nested else 'transaction'} has been "
-                f"rolled back due to a previous exception during flush, so {operation}() "
+                f"rolled back due to a previous error (in a flush, execute() or commit), so "
+                f"{operation}() "
                 f"cannot run. {undo}. Original exception was: {self._rollback_exception!r}"
             )
         if self._state is _CLOSED:

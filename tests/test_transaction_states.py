@@ -50,7 +50,7 @@ SAYS = {
     "prepared": ["This transaction is prepared", "needs an active transaction", "Commit or roll"],
     "committed": ["This transaction is committed", "needs an active transaction"],
     "deactive": [
-        "rolled back due to a previous exception during flush",
+        "rolled back due to a previous error",
         "rollback()",
         "Original exception was: IntegrityError",
     ],
