@@ -60,6 +60,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--no-chart", action="store_true", help="skip the matplotlib chart")
     parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="FILE",
+        help="run nothing: report a saved latest.json again (with --update-docs, --out)",
+    )
+    parser.add_argument(
         "--update-docs",
         action="store_true",
         help="also write the results into docs/performance.md (between its bench markers)",
@@ -90,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, os.getcwd())
 
     from bench import contenders, database, profiling
+
+    if args.from_json:
+        from bench import report, targets
+
+        runs, info, notes = report.load(args.from_json)
+        return _write(args, runs, targets.evaluate(runs), info, notes)
 
     in_pyspy = bool(os.environ.get(profiling.CHILD))
     if args.profile and not in_pyspy and profiling.wanted_sampler(args.profiler) == "py-spy":
@@ -176,14 +188,7 @@ def _benchmark(env, args, cases, wanted, started_server) -> int:
         "server": "throwaway (tests/pgserver.py)" if started_server else "DATABASE_URL",
     }
     found = targets.evaluate(runs) if not args.quick else []
-    text = report.write(args.out, runs, found, info, notes, make_chart=not args.no_chart)
-    print(text)
-    print(f"written to {args.out}/latest.md, latest.json", file=sys.stderr)
-    if args.update_docs:
-        marker = "bench-scale" if args.scale > 1 else "bench"
-        docs = Path("docs/performance.md")
-        report.update_docs(docs, marker, text, args.out)
-        print(f"updated {docs} between its {marker} markers", file=sys.stderr)
+    _write(args, runs, found, info, notes)
     failed = [
         o.label + " on " + o.scenario
         for r in runs
@@ -194,6 +199,25 @@ def _benchmark(env, args, cases, wanted, started_server) -> int:
     if failed:
         print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _write(args, runs, found, info, notes) -> int:
+    from bench import report
+
+    text = report.write(args.out, runs, found, info, notes, make_chart=not args.no_chart)
+    print(text)
+    print(f"written to {args.out}/latest.md, latest.json", file=sys.stderr)
+    if args.update_docs:
+        docs = Path("docs/performance.md")
+        marker = "bench"
+        if len(runs) > 1:
+            # The scale section: what only the larger run shows (the 1× tables are above).
+            scaled = [t for t in found if t["scale"] > 1]
+            text = report.markdown(runs, scaled, info, notes, tables=runs[-1:])
+            marker = "bench-scale"
+        report.update_docs(docs, marker, text, args.out)
+        print(f"updated {docs} between its {marker} markers", file=sys.stderr)
     return 0
 
 

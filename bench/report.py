@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -175,12 +176,13 @@ def environment_lines(info: dict) -> str:
     )
 
 
-def markdown(runs, targets, info: dict, notes: list[str]) -> str:
+def markdown(runs, targets, info: dict, notes: list[str], tables=None) -> str:
+    """The report; ``tables``: the runs whose per-scenario tables to include (all)."""
     parts = [f"## Benchmark results ({info['date']})\n", environment_lines(info)]
     parts += [f"- note: {note}\n" for note in notes]
     if targets:
         parts += ["\n### Targets (issue 5)\n\n", targets_table(targets)]
-    for run in runs:
+    for run in runs if tables is None else tables:
         for name in run.outcomes:
             parts += ["\n", scenario_table(run, name)]
     growth = growth_table(runs)
@@ -304,9 +306,39 @@ def update_docs(docs: Path, marker: str, text: str, out: Path) -> None:
         raise SystemExit(f"{docs} has no {begin} ... {end} section to update")
     chart = os.path.relpath(out.resolve() / "ratios.svg", docs.resolve().parent)
     text = text.replace("](ratios.svg)", f"]({chart})")
+    # One level down: the docs hold the report inside a section of their own.
+    text = re.sub(r"^(#+) ", r"#\1 ", text, flags=re.MULTILINE)
     head, rest = page.split(begin, 1)
     _old, tail = rest.split(end, 1)
     docs.write_text(f"{head}{begin}\n{text}{end}{tail}")
+
+
+def load(path: Path):
+    """``(runs, info, notes)`` back from a ``latest.json``, to report it again."""
+    from bench.runner import Outcome, Run
+
+    data = json.loads(Path(path).read_text())
+    runs = []
+    for saved in data["runs"]:
+        run = Run(saved["scale"])
+        for name, scenario in saved["scenarios"].items():
+            run.sizes[name] = scenario["sizes"]
+            run.outcomes[name] = [
+                Outcome(
+                    name,
+                    result["contender"],
+                    label,
+                    ops=result["ops"],
+                    times=result["times"],
+                    metrics=[result["metrics"]] if result.get("metrics") else [],
+                    statements=result["statements"],
+                    error=result["error"],
+                )
+                for label, result in scenario["results"].items()
+            ]
+        runs.append(run)
+    info = {key: data[key] for key in ("date", "machine", "versions", "options", "server")}
+    return runs, info, data.get("notes", [])
 
 
 def now() -> str:

@@ -1,7 +1,9 @@
 """Issue 5's targets, evaluated on a run: ``(target, measured, met)`` rows.
 
-Every target compares medians from the same run. A target whose cases did not run
-(``--only``, ``--contenders``) or failed is reported with ``met=None``.
+Every target compares medians from the same run; each row carries the ``scale`` of the
+run it was measured on (the growth rows and the 10× COPY row: the larger one). A target
+whose cases did not run (``--only``, ``--contenders``) or failed is reported with
+``met=None``.
 """
 
 from __future__ import annotations
@@ -21,19 +23,17 @@ def evaluate(runs) -> list[dict]:
         _ratio(base, "load", "django", 1.3, "load: ≤ 1.3× a plain Django QuerySet"),
         *_memory(base),
     ]
+    rows = [{**row, "scale": base.scale} for row in rows if row is not None]
     if len(runs) > 1:
-        rows += _growth(runs)
         large = runs[-1]
-        rows.append(
+        scaled = [
+            *_growth(runs),
             _ratio(
-                large,
-                "insert_graph",
-                "copy",
-                2.0,
-                f"insert_graph at {large.scale}×: ≤ 2× COPY",
-            )
-        )
-    return [row for row in rows if row is not None]
+                large, "insert_graph", "copy", 2.0, f"insert_graph at {large.scale}×: ≤ 2× COPY"
+            ),
+        ]
+        rows += [{**row, "scale": large.scale} for row in scaled if row is not None]
+    return rows
 
 
 def _row(target: str, measured: str, met: bool | None) -> dict:
