@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 import psycopg2
 import psycopg2.extensions
+from django.db.backends.signals import connection_created
 
 TABLES = ("bench_author", "bench_book", "bench_review", "bench_tag")
 
@@ -90,29 +91,41 @@ class StatementCounter:
         self.enabled = False
         self.count = 0
 
-    def __call__(self, execute, sql, params, many, context):  # Django's execute_wrapper
-        self.count += 1
-        return execute(sql, params, many, context)
-
-    def hit(self, *args, **kwargs) -> None:  # SQLAlchemy's before_cursor_execute
-        if self.enabled:
-            self.count += 1
-
 
 class CountingCursor(psycopg2.extensions.cursor):
-    """A psycopg2 cursor that reports each statement to the Env's counter."""
+    """A psycopg2 cursor that reports each statement it sends to ``counter``.
+
+    Counting at the driver covers every path to the server (Django's cursor wrapper,
+    SQLAlchemy's, ``COPY`` through the raw cursor), and counts an ``executemany`` of
+    n parameter sets as n statements, which is what psycopg2 sends.
+    """
 
     counter: StatementCounter | None = None
 
-    def execute(self, query, vars=None):
+    def _count(self, n: int = 1) -> None:
         if self.counter is not None and self.counter.enabled:
-            self.counter.count += 1
+            self.counter.count += n
+
+    def execute(self, query, vars=None):
+        self._count()
         return super().execute(query, vars)
 
+    def executemany(self, query, vars_list):
+        vars_list = list(vars_list)
+        self._count(len(vars_list))
+        return super().executemany(query, vars_list)
+
     def copy_expert(self, sql, file, size=8192):
-        if self.counter is not None and self.counter.enabled:
-            self.counter.count += 1
+        self._count()
         return super().copy_expert(sql, file, size)
+
+    def copy_from(self, *args, **kwargs):
+        self._count()
+        return super().copy_from(*args, **kwargs)
+
+    def copy_to(self, *args, **kwargs):
+        self._count()
+        return super().copy_to(*args, **kwargs)
 
 
 class Env:
@@ -131,9 +144,17 @@ class Env:
         with self.admin.cursor() as cursor:
             # A case that left a transaction open would make TRUNCATE wait for ever.
             cursor.execute("SET lock_timeout = '20s'")
-        cursor_class = type("Cursor", (CountingCursor,), {"counter": self.counter})
-        self.raw = psycopg2.connect(**_params(self.settings), cursor_factory=cursor_class)
+        # Every connection a contender uses makes its cursors count statements.
+        self.cursor_class = type("Cursor", (CountingCursor,), {"counter": self.counter})
+        self.raw = psycopg2.connect(**_params(self.settings), cursor_factory=self.cursor_class)
+        connection_created.connect(self._counting_django_cursors, weak=False)
+        if self.django.connection is not None:
+            self.django.connection.cursor_factory = self.cursor_class
         self._engine = None
+
+    def _counting_django_cursors(self, sender, connection, **kwargs) -> None:
+        if connection.alias == self.alias and hasattr(connection.connection, "cursor_factory"):
+            connection.connection.cursor_factory = self.cursor_class
 
     @property
     def engine(self):
@@ -156,8 +177,11 @@ class Env:
                 database=db["NAME"],
                 query=query,
             )
-            self._engine = sqlalchemy.create_engine(url)
-            sqlalchemy.event.listen(self._engine, "before_cursor_execute", self.counter.hit)
+            self._engine = sqlalchemy.create_engine(
+                url, connect_args={"cursor_factory": self.cursor_class}
+            )
+            with self._engine.connect():  # first-connect introspection, outside any count
+                pass
         return self._engine
 
     def close(self) -> None:
@@ -171,13 +195,9 @@ class Env:
         """Count the statements sent inside the block (Django, SQLAlchemy and psycopg2)."""
         counter = self.counter
         counter.count = 0
-        if not enabled:
-            yield counter
-            return
-        counter.enabled = True
+        counter.enabled = enabled
         try:
-            with self.django.execute_wrapper(counter):
-                yield counter
+            yield counter
         finally:
             counter.enabled = False
 
