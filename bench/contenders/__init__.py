@@ -31,6 +31,7 @@ UNAVAILABLE: dict[str, str] = {}
 #: The contender modules, in report order; imported after Django is set up.
 MODULES = (
     "sessionorm",
+    "sessionorm_bulk",
     "django_plain",
     "django_save",
     "django_bulk",
@@ -112,6 +113,9 @@ def load() -> list[type[Case]]:
             try:
                 importlib.import_module(f"bench.contenders.{module}")
             except ModuleNotFoundError as exc:
+                if exc.name == "sessionorm.bulk":
+                    UNAVAILABLE[module] = "this sessionorm has no bulk API"
+                    continue
                 if (exc.name or "").partition(".")[0] in ("bench", "sessionorm", "django"):
                     raise
                 UNAVAILABLE[module] = f"needs {exc.name} (pip install -e '.[bench]')"
