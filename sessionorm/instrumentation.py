@@ -22,15 +22,21 @@ from __future__ import annotations
 import functools
 import threading
 
-from django.db.models import DateField, Field
-from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
+from django.db.models import DateField, Field, Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import (
+    ForeignKeyDeferredAttribute,
+    ForwardManyToOneDescriptor,
+)
 from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 from sessionorm.exc import UnmappedInstanceError
 
 STATE_ATTR = "_sessionorm_state"
 
 _object_setattr = object.__setattr__
+_MODEL_FROM_DB = Model.from_db.__func__
 _infos: dict[type, ModelInfo] = {}
 _lock = threading.Lock()
 
@@ -229,6 +235,57 @@ def _wrap_refresh_from_db(model):
     model.refresh_from_db = refresh_from_db
 
 
+def _plain_descriptors(model) -> bool:
+    """True if every concrete field's descriptor only stores the value it is given."""
+    allowed = (None, ForeignKeyDeferredAttribute.__set__)
+    for field in model._meta.concrete_fields:
+        descriptor = _owner_dict_value(model, field.attname)
+        if not isinstance(descriptor, DeferredAttribute):
+            return False
+        if getattr(type(descriptor), "__set__", None) not in allowed:
+            return False
+    return True
+
+
+def _install_fast_from_db(model) -> None:
+    """Load rows without running ``__init__``'s per-field setattr through the hook.
+
+    ``Model.from_db`` calls ``cls(*values)``, and ``__init__`` assigns each field
+    with setattr, which on an instrumented class runs the Python ``__setattr__``
+    hook: that made loading ~1.5x slower than Django. For a model whose
+    ``__init__``, ``from_db`` and field descriptors are Django's own, the values
+    go straight into ``__dict__``, which is what those setattr calls store; a
+    model with ``pre_init``/``post_init`` receivers keeps Django's path.
+    """
+    if model.__init__ is not Model.__init__ or model.from_db.__func__ is not _MODEL_FROM_DB:
+        return
+    if not _plain_descriptors(model):
+        return
+    attnames = [f.attname for f in model._meta.concrete_fields]
+    count = len(attnames)
+
+    def from_db(cls, db, field_names, values, **kwargs):
+        if cls is not model or (
+            (pre_init.receivers or post_init.receivers)
+            and (pre_init.has_listeners(cls) or post_init.has_listeners(cls))
+        ):
+            return _MODEL_FROM_DB(cls, db, field_names, values, **kwargs)
+        new = cls.__new__(cls)
+        state = ModelState()
+        state.adding = False
+        state.db = db
+        data = new.__dict__
+        data["_state"] = state
+        data.update(zip(attnames if len(values) == count else field_names, values, strict=True))
+        fetch_mode = kwargs.get("fetch_mode")
+        if fetch_mode is not None:
+            state.fetch_mode = fetch_mode
+        return new
+
+    from_db._sessionorm_hook = True
+    model.from_db = classmethod(from_db)
+
+
 def instrument(model) -> None:
     """Install the hooks described in the module docstring on ``model``.
 
@@ -250,3 +307,4 @@ def instrument(model) -> None:
             ):
                 _swap_class(forward, SessionForwardDescriptor)
     _wrap_refresh_from_db(model)
+    _install_fast_from_db(model)
