@@ -56,6 +56,8 @@ class ModelInfo:
         self.label = opts.label
         self.pk_fields = list(opts.pk_fields)
         self.pk_attname = opts.pk.attname
+        # obj.pk is obj.__dict__[pk_attname]: one concrete key column, no inheritance link.
+        self.simple_pk = len(self.pk_fields) == 1 and not opts.parents
         fields = [f for f in opts.concrete_fields if not getattr(f, "generated", False)]
         self.fields = fields
         self.attnames = tuple(f.attname for f in opts.concrete_fields)

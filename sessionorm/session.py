@@ -32,7 +32,7 @@ from sessionorm.exc import (
     describe,
 )
 from sessionorm.identity import IdentityMap
-from sessionorm.instrumentation import STATE_ATTR, instance_info, model_info
+from sessionorm.instrumentation import STATE_ATTR, _infos, instance_info, model_info
 from sessionorm.persistence import FlushContext, execute
 from sessionorm.query import BulkContext, session_queryset
 from sessionorm.state import NO_VALUE, InstanceState, _sessions, ensure_state, state_of
@@ -51,6 +51,7 @@ __all__ = [
 JOIN_MODES = ("conditional_savepoint", "create_savepoint", "rollback_only", "control_fully")
 
 _session_ids = itertools.count(1)
+_MISSING = object()
 
 
 def _config():
@@ -338,7 +339,7 @@ class Session:
         self._cascade(obj, seen)
 
     def _cascade(self, obj, seen: set) -> None:
-        cache = obj._state.fields_cache
+        cache = obj._state.__dict__.get("fields_cache")  # Django creates it on first read
         if not cache:
             return
         for fk in instance_info(obj).fk_fields:
@@ -598,8 +599,9 @@ class Session:
 
     def _register_loaded(self, obj, alias, populate_existing=False, annotations=()):
         """The session's object for a row Django just loaded as ``obj``."""
-        info = instance_info(obj)
-        key = (info.concrete_model, obj.pk, alias)
+        info = _infos.get(type(obj)) or instance_info(obj)
+        pk = obj.__dict__.get(info.pk_attname, _MISSING) if info.simple_pk else _MISSING
+        key = (info.concrete_model, obj.pk if pk is _MISSING else pk, alias)
         identity = self.identity_map._dict
         state = identity.get(key)
         existing = state.obj() if state is not None else None
@@ -623,7 +625,7 @@ class Session:
         return existing
 
     def _register_related(self, loaded, target, alias) -> None:
-        cache = loaded._state.fields_cache
+        cache = loaded._state.__dict__.get("fields_cache")
         if not cache:
             return
         target_cache = target._state.fields_cache

@@ -340,7 +340,7 @@ class InstanceState:
                 self.committed_state = None
             elif not self.committed_state:
                 self.committed_state = None
-        cache = obj._state.fields_cache
+        cache = obj._state.__dict__.get("fields_cache")
         if cache:
             if attnames is None:
                 cache.clear()

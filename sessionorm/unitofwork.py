@@ -182,7 +182,7 @@ def _dependencies(rows: list[SaveRow], inserting: dict) -> tuple[list[_Edge], li
     edges, syncs = [], []
     for row in rows:
         obj = row.obj
-        cache = obj._state.fields_cache
+        cache = obj._state.__dict__.get("fields_cache")
         if not cache:
             continue
         for fk in row.state.info.fk_fields:
