@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,14 +50,14 @@ def scenario_table(run, name: str) -> str:
     if scenario.kind == "calls":
         head = (
             "| contender | median µs/call | min µs | max µs | calls/s | × sessionorm "
-            "| statements/call |"
+            "| statements/call | gc |"
         )
-        align = "|---|--:|--:|--:|--:|--:|--:|"
+        align = "|---|--:|--:|--:|--:|--:|--:|--:|"
     else:
         head = "| contender | median s | min s | max s | rows/s |"
         head += " × copy |" if has_copy else ""
-        head += " × sessionorm | statements |"
-        align = "|---|--:|--:|--:|--:|" + ("--:|" if has_copy else "") + "--:|--:|"
+        head += " × sessionorm | statements | gc |"
+        align = "|---|--:|--:|--:|--:|" + ("--:|" if has_copy else "") + "--:|--:|--:|"
     lines += [head, align]
     for o in outcomes:
         if not o.ok:
@@ -69,7 +70,7 @@ def scenario_table(run, name: str) -> str:
             lines.append(
                 f"| {o.label} | {o.median * per:.2f} | {min(o.times) * per:.2f} | "
                 f"{max(o.times) * per:.2f} | {_rate(o.ops / o.median)} | "
-                f"{_x(ratio(run, name, o.label, REFERENCE))} | {statements} |"
+                f"{_x(ratio(run, name, o.label, REFERENCE))} | {statements} | {_gc(o)} |"
             )
             continue
         row = (
@@ -79,9 +80,17 @@ def scenario_table(run, name: str) -> str:
         if has_copy:
             row += f" {_x(ratio(run, name, o.label, LOWER_BOUND))} |"
         statements = "—" if o.statements is None else f"{o.statements:,}"
-        row += f" {_x(ratio(run, name, o.label, REFERENCE))} | {statements} |"
+        row += f" {_x(ratio(run, name, o.label, REFERENCE))} | {statements} | {_gc(o)} |"
         lines.append(row)
     return "\n".join(lines) + "\n"
+
+
+def _gc(outcome) -> str:
+    """The median share of a run spent in the cyclic garbage collector."""
+    if not outcome.gc_times:
+        return "—"
+    shares = [g / t for g, t in zip(outcome.gc_times, outcome.times, strict=True) if t]
+    return f"{statistics.median(shares):.0%}" if shares else "—"
 
 
 def _memory_table(run, name: str, outcomes) -> list[str]:
@@ -330,6 +339,7 @@ def load(path: Path):
                     label,
                     ops=result["ops"],
                     times=result["times"],
+                    gc_times=result.get("gc_times", []),
                     metrics=[result["metrics"]] if result.get("metrics") else [],
                     statements=result["statements"],
                     error=result["error"],

@@ -37,6 +37,8 @@ class Outcome:
     label: str
     ops: int = 0
     times: list[float] = field(default_factory=list)
+    #: Seconds of each timed run spent in the cyclic garbage collector.
+    gc_times: list[float] = field(default_factory=list)
     metrics: list[dict] = field(default_factory=list)
     statements: int | None = None
     error: str | None = None
@@ -56,6 +58,7 @@ class Outcome:
             "statements": self.statements,
             "error": self.error,
             "times": self.times,
+            "gc_times": self.gc_times,
         }
         if self.ok:
             result.update(
@@ -96,7 +99,7 @@ def run_scenario(
             if round_ < counted or (case.slow and round_ > SLOW_REPEAT):
                 continue
             try:
-                elapsed, statements, metrics, ops = run_once(
+                elapsed, collecting, statements, metrics, ops = run_once(
                     env, scenario, case, sizes, count=round_ == counted
                 )
             except Exception as exc:  # noqa: BLE001 - any failure is reported, not timed
@@ -113,6 +116,7 @@ def run_scenario(
                 what = "warm-up"
             else:
                 outcome.times.append(elapsed)
+                outcome.gc_times.append(collecting)
                 if metrics:
                     outcome.metrics.append(metrics)
                 what = f"{round_}/{min(repeat, SLOW_REPEAT) if case.slow else repeat}"
@@ -123,7 +127,8 @@ def run_scenario(
 def run_once(env, scenario, case_class, sizes: dict, count: bool):
     """Truncate, seed, set up, time ``run()``, check, tear down.
 
-    Returns ``(seconds, statements or None, metrics or None, ops)``.
+    Returns ``(seconds, of which in the garbage collector, statements or None, metrics
+    or None, ops)``.
     """
     env.truncate()
     scenario.seed(env, sizes)
@@ -131,16 +136,38 @@ def run_once(env, scenario, case_class, sizes: dict, count: bool):
     try:
         case.setup(sizes)
         gc.collect()  # start every run from the same heap; gc stays on, as in production
-        with env.counting(enabled=count) as counter:
-            start = time.perf_counter()
-            metrics = case.run()
-            elapsed = time.perf_counter() - start
+        collector = GcTimer()
+        gc.callbacks.append(collector)
+        try:
+            with env.counting(enabled=count) as counter:
+                start = time.perf_counter()
+                metrics = case.run()
+                elapsed = time.perf_counter() - start
+        finally:
+            gc.callbacks.remove(collector)
         statements = counter.count if count else None
         case.check()
-        return elapsed, statements, metrics, case.ops()
+        return elapsed, collector.seconds, statements, metrics, case.ops()
     finally:
         case.teardown()
         _end_transactions(env)
+
+
+class GcTimer:
+    """A ``gc.callbacks`` hook that sums the time the cyclic collector runs: many live
+    objects make its full collections long, a cost a profiler spreads over whatever
+    Python code happened to allocate when one started."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._started: float | None = None
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.seconds += time.perf_counter() - self._started
+            self._started = None
 
 
 def _end_transactions(env) -> None:
