@@ -111,28 +111,30 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     started_server = not os.environ.get("DATABASE_URL")
-    database.prepare(args.database)
-    cases = contenders.load()
-    if args.list:
-        return _list(cases)
-    wanted = None
-    if args.contenders:
-        wanted = [name.strip() for name in args.contenders.split(",") if name.strip()]
-        unknown = [name for name in wanted if name not in contenders.CONTENDERS]
-        if unknown:
-            print(
-                f"--contenders: unknown {', '.join(unknown)}; known: "
-                f"{', '.join(contenders.CONTENDERS)}",
-                file=sys.stderr,
-            )
-            return 2
-    env = database.Env()
+    database.prepare(args.database)  # the contender modules import the Django models
+    env = None
     try:
+        cases = contenders.load()
+        if args.list:
+            return _list(cases)
+        wanted = None
+        if args.contenders:
+            wanted = [name.strip() for name in args.contenders.split(",") if name.strip()]
+            unknown = [name for name in wanted if name not in contenders.CONTENDERS]
+            if unknown:
+                print(
+                    f"--contenders: unknown {', '.join(unknown)}; known: "
+                    f"{', '.join(contenders.CONTENDERS)}",
+                    file=sys.stderr,
+                )
+                return 2
+        env = database.Env()
         if args.profile:
             return _profile(env, args, cases, wanted)
         return _benchmark(env, args, cases, wanted, started_server)
     finally:
-        env.close()
+        if env is not None:
+            env.close()
         database.drop(args.database)
 
 

@@ -215,9 +215,10 @@ def summarise(samples, title: str, top: int) -> str:
     packages: dict = defaultdict(float)
     for stack, seconds in samples:
         if not stack:
-            own[("run() itself", "", 0)] += seconds
+            own[("run() itself", "")] += seconds
             packages["bench"] += seconds
             continue
+        stack = [_driver(frame) for frame in stack]
         function, path, _line = stack[-1]
         own[(function, path)] += seconds
         packages[_package(path)] += seconds
@@ -258,7 +259,18 @@ def _ranked(source, own, inclusive, total, top) -> list[str]:
     return rows
 
 
+def _driver(frame: tuple) -> tuple:
+    """The bench's counting cursor stands for psycopg2's C cursor: the time in it is
+    the driver's and the server's (sending, waiting, reading the result)."""
+    function, path, line = frame
+    if function.startswith("CountingCursor."):
+        return (f"cursor.{function.partition('.')[2]}", "<psycopg2 + server>", line)
+    return frame
+
+
 def _package(path: str) -> str:
+    if path == "<psycopg2 + server>":
+        return "psycopg2 + server"
     for package in ("sessionorm", "django", "sqlalchemy", "psycopg2", "bench"):
         if path.startswith(f"{package}/") or f"/{package}/" in path:
             return package
