@@ -275,8 +275,10 @@ def chart(run, path: Path) -> Path | None:
         ax.set_title(f"{name} ({metric})", fontsize=9, loc="left")
         ax.tick_params(labelsize=8)
         for y, v in enumerate(numbers):
-            ax.text(v, y, f" {v:.2g}×", va="center", fontsize=7)
-    axes[-1, 0].set_xlabel("ratio to sessionorm (log scale; < 1 is faster than sessionorm)")
+            ax.text(v, y, f" {_x(v)}", va="center", fontsize=7)
+    axes[-1, 0].set_xlabel(
+        "ratio to sessionorm (log scale; below 1: faster than sessionorm, or fewer bytes)"
+    )
     fig.tight_layout()
     fig.savefig(path, metadata={"Date": None})
     plt.close(fig)
