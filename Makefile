@@ -41,7 +41,7 @@ lint: $(VENV)/.stamp-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# About 10 minutes on 2 cores; results in bench/results/ (see docs/performance.md).
+# 6-10 minutes on 2 cores; results in bench/results/ (see docs/performance.md).
 bench: $(VENV)/.stamp-bench
 	$(VENV)/bin/python -m bench $(BENCH_ARGS)
 

@@ -73,7 +73,8 @@ def test_every_contender_checks_out_on_every_scenario(results):
 def test_sessionorm_batches_and_reads_the_identity_map(results):
     """The statement counts the suite reports: what the flush plan promises."""
     scenarios = results[0]["runs"][0]["scenarios"]
-    assert scenarios["insert_graph"]["results"]["sessionorm"]["statements"] <= 2  # per table
+    # One INSERT per table, or a key reservation and a COPY per table on the COPY path.
+    assert scenarios["insert_graph"]["results"]["sessionorm"]["statements"] <= 4
     assert scenarios["update"]["results"]["sessionorm"]["statements"] <= 1
     assert scenarios["get_hit"]["results"]["sessionorm"]["statements"] == 0
     assert scenarios["get_hit"]["results"]["django"]["statements"] > 0
