@@ -41,3 +41,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgresql"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def session():
+    """A Session on ``default``; inside a ``django_db`` test it joins the test's
+    transaction through a savepoint. Closed afterwards (what it did not commit is
+    rolled back)."""
+    from sessionorm import Session
+
+    with Session() as session:
+        yield session

@@ -5,18 +5,10 @@ from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
-from sessionorm import Session, event, inspect
+from sessionorm import event, inspect
 from tests.testapp.models import Author, Book, Publisher, Review
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def session():
-    """A Session on ``default``, joined to the test's transaction; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -4,17 +4,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from sessionorm import Session, inspect
+from sessionorm import inspect
 from sessionorm.exc import InvalidRequestError
 from tests.testapp.models import Author, Book, Restaurant
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def session():
-    with Session() as session:
-        yield session
 
 
 def writes(queries):

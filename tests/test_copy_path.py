@@ -21,12 +21,6 @@ def copy_from_three(settings):
     settings.SESSIONORM = {"COPY_THRESHOLD": 3}
 
 
-@pytest.fixture
-def session():
-    with Session() as session:
-        yield session
-
-
 def statements(queries):
     return [q["sql"].split(" (")[0] for q in queries.captured_queries]
 

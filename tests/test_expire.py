@@ -15,14 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def session():
-    """A Session on ``default``, joined to the test's transaction; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def book(session):
     """A Book (and its Author) written with plain Django, loaded through ``session``."""
     author = Author.objects.create(name="Ursula")

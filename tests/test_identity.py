@@ -19,14 +19,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def session():
-    """A Session on ``default``, joined to the test's transaction; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def rows():
     """A publisher, two authors and three books, written with plain Django."""
     publisher = Publisher.objects.create(name="Ace")

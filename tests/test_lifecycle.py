@@ -23,14 +23,6 @@ from tests.testapp.models import Author, Book, Publisher
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def session():
-    """A Session on ``default``, joined to the test's transaction; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
 def states(obj):
     state = inspect(obj)
     return (state.transient, state.pending, state.persistent, state.deleted, state.detached)

@@ -13,14 +13,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def session():
-    """A Session on ``default``, joined to the test's transaction; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def detached():
     """A detached Author: loaded in a session that was then closed without a commit."""
     pk = Author.objects.create(name="Ursula").pk

@@ -2,16 +2,9 @@
 
 import pytest
 
-from sessionorm import Session
 from tests.testapp.models import Author, Book, Review
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def session():
-    with Session() as session:
-        yield session
 
 
 def test_prefetched_children_are_the_sessions_objects(session):
