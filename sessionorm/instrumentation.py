@@ -66,6 +66,7 @@ class ModelInfo:
         keys = {f.attname for f in opts.concrete_fields if f.primary_key}
         keys.update(f.attname for f in opts.pk_fields)  # CompositePrimaryKey's columns
         self.expirable = tuple(name for name in self.attnames if name not in keys)
+        self.expirable_set = frozenset(self.expirable)
         self.field_for_attname = {f.attname: f for f in opts.concrete_fields}
         parent_links = {link for link in opts.parents.values() if link}
         # Foreign keys whose related object the flush must order before this one.

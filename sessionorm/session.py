@@ -770,7 +770,7 @@ class Session:
         state.key = (info.concrete_model, pk, alias)
         missing = [n for n in info.expirable if n not in target_data]
         if missing:
-            state.expired_attributes = set(missing)
+            state.expired_attributes = frozenset(missing)
         self._attach(state, target)
         return target
 
@@ -1259,4 +1259,4 @@ def make_transient_to_detached(obj) -> None:
     obj._state.db = alias
     missing = [n for n in state.info.expirable if n not in obj.__dict__]
     if missing:
-        state.expired_attributes = set(missing)
+        state.expired_attributes = frozenset(missing)

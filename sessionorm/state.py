@@ -100,8 +100,16 @@ class _Attrs:
         return (self[name] for name in self._state.info.attnames)
 
 
-class InstanceState:
+class InstanceState(weakref.ref):
     """Lifecycle and change record of one model instance.
+
+    The state *is* the weak reference to its object (``state.obj()`` or
+    ``state()`` returns the object, or None once it was collected): one
+    allocation per tracked object instead of three (state, weakref, bound
+    callback), which matters when a flush or a load touches 100,000 of them.
+    Equality and hashing are by identity, not by the referent as for a plain
+    ``weakref.ref``: states are dictionary keys, and unsaved model instances
+    are unhashable.
 
     The five states follow from three facts: whether the object has an identity
     ``key`` (a row it came from or was written to), whether it is attached to a
@@ -119,7 +127,6 @@ class InstanceState:
     """
 
     __slots__ = (
-        "obj",
         "_strong",
         "info",
         "session_id",
@@ -130,19 +137,26 @@ class InstanceState:
         "deleted",
         "was_deleted",
         "_loading",
-        "__weakref__",
     )
 
+    __hash__ = object.__hash__
+    __eq__ = object.__eq__
+    __ne__ = object.__ne__
+    obj = weakref.ref.__call__  # the object, or None once collected
+
+    def __new__(cls, obj, info: ModelInfo):
+        return super().__new__(cls, obj, _on_collected)
+
     def __init__(self, obj, info: ModelInfo):
-        self.obj = weakref.ref(obj, self._on_collected)
         self._strong = None
         self.info = info
         self.session_id: int | None = None
         self.key: tuple | None = None
         # attname -> value before the first change since load/flush; None when clean.
         self.committed_state: dict | None = None
-        # attnames removed from the object's __dict__, to load on next access.
-        self.expired_attributes: set | None = None
+        # attnames removed from the object's __dict__, to load on next access
+        # (immutable: a full expiry shares ModelInfo.expirable_set).
+        self.expired_attributes: frozenset | None = None
         self.modified = False
         self.deleted = False
         self.was_deleted = False
@@ -227,7 +241,7 @@ class InstanceState:
             return
         expired = self.expired_attributes
         if expired and name in expired:
-            expired.discard(name)
+            self.expired_attributes = expired - {name} or None
             old = NO_VALUE
         else:
             old = obj.__dict__.get(name, NO_VALUE)
@@ -266,9 +280,9 @@ class InstanceState:
             yield
         finally:
             self._loading = previous
-            if self.expired_attributes:
-                obj = self.obj()
-                self.expired_attributes.difference_update(obj.__dict__)
+            expired = self.expired_attributes
+            if expired:
+                self.expired_attributes = expired.difference(self.obj().__dict__) or None
 
     def changes(self, obj) -> dict:
         """attname -> new value for attributes whose value really changed."""
@@ -321,14 +335,18 @@ class InstanceState:
         """Drop loaded values (and unflushed changes) so they load again on access."""
         info = self.info
         # Primary keys identify the row and never expire (see ModelInfo.expirable).
-        names = info.expirable if attnames is None else attnames
         data = obj.__dict__
-        expired = self.expired_attributes
-        if expired is None:
-            expired = self.expired_attributes = set()
+        if attnames is None:
+            names = info.expirable
+            # Expiring everything is what commit does to every object: all of them
+            # share the model's one frozenset instead of a set each.
+            self.expired_attributes = info.expirable_set
+        else:
+            names = attnames
+            expired = self.expired_attributes
+            self.expired_attributes = expired.union(names) if expired else frozenset(names)
         for name in names:
             data.pop(name, None)
-            expired.add(name)
         if self.committed_state:
             for name in names:
                 self.committed_state.pop(name, None)
@@ -360,12 +378,12 @@ class InstanceState:
             )
         session._load_attributes(obj, self, sorted(self.expired_attributes), autoflush=False)
 
-    # -- weak reference bookkeeping -----------------------------------------
 
-    def _on_collected(self, ref) -> None:
-        session = self.session
-        if session is not None:
-            session.identity_map._discard_collected(self)
+def _on_collected(state) -> None:
+    """The object of ``state`` was garbage-collected: its row leaves the identity map."""
+    session = state.session
+    if session is not None:
+        session.identity_map._discard_collected(state)
 
 
 def _lost_state():
