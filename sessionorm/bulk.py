@@ -64,9 +64,9 @@ def _update(session, model, objects, names_per_object) -> None:
     groups: dict = defaultdict(list)
     for obj, names in zip(objects, names_per_object, strict=True):
         for table, table_names in _split_by_table(info, names):
-            groups[(table, table_names)].append((None, obj))
-    for (table, names), rows in groups.items():
-        _update_rows(table, info, names, rows, alias, connection, ctx)
+            groups[(table, table_names)].append(obj)
+    for (table, names), rows in groups.items():  # keyed by obj.pk: no states
+        _update_rows(table, info, names, rows, None, alias, connection, ctx)
 
 
 def bulk_save_objects(session, objects: Iterable, return_defaults=False, update_changed_only=True):

@@ -90,6 +90,19 @@ class IdentityMap:
             raise AssertionError(f"identity map already holds {key!r}")
         self._put(key, state, existing)
 
+    def add_all(self, states) -> None:
+        """:meth:`add` for many states (a flush's inserted rows), in one pass."""
+        mapped, counts = self._dict, self._counts
+        for state in states:
+            key = state.key
+            existing = mapped.get(key)
+            if existing is None:
+                counter = (key[0], key[2])
+                counts[counter] = counts.get(counter, 0) + 1
+            elif existing is not state and existing.obj() is not None:
+                raise AssertionError(f"identity map already holds {key!r}")
+            mapped[key] = state
+
     def _put(self, key, state, existing=None) -> None:
         """Map ``key`` to ``state`` (``existing``: what the map held for it, if known)."""
         self._dict[key] = state

@@ -9,7 +9,8 @@ and writes them in one dependency-ordered, batched flush inside its transaction:
         session.commit()          # INSERT author, then book with its author_id
 
 The flow of a flush, from :meth:`Session.flush` downwards: cascade new related
-objects into the session, collect the rows to write (``_rows_to_save``), plan
+objects into the session, group the rows to write by model and database
+(``_groups_to_insert``, ``_groups_to_update``), plan
 (``unitofwork.plan_saves`` and ``deletion.plan_deletes``), execute
 (``persistence.execute``), then record the new states (``_finalize_flush``).
 """
@@ -37,7 +38,7 @@ from sessionorm.persistence import FlushContext, execute
 from sessionorm.query import BulkContext, session_queryset
 from sessionorm.state import NO_VALUE, InstanceState, _sessions, ensure_state, state_of
 from sessionorm.transaction import SessionTransaction, TransactionState
-from sessionorm.unitofwork import FlushPlan, SaveRow, plan_saves
+from sessionorm.unitofwork import FlushPlan, RowGroup, interned_names, plan_saves
 
 __all__ = [
     "Session",
@@ -292,8 +293,7 @@ class Session:
         try:
             level = self._transaction
             while level is not None:
-                for state, obj in list(level._new.items()):
-                    self._make_transient_after_rollback(state, obj, level)
+                self._undo_inserts(level)
                 level = level.parent
             self.expunge_all()
         finally:
@@ -889,46 +889,73 @@ class Session:
     def _plan_flush(self, ctx) -> FlushPlan:
         deletes = plan_deletes(self, list(self._deleted.items())) if self._deleted else []
         going = {id(obj) for step in deletes for _state, obj in step.states}
-        inserts = self._rows_to_insert(ctx)
-        updates = self._rows_to_update(ctx, going)
+        inserts = self._groups_to_insert(ctx)
+        updates = self._groups_to_update(ctx, going)
         saves = plan_saves(inserts, updates)
         if deletes and _replaces_deleted_rows(inserts, self._deleted):
             # delete(old); add(New(pk=old.pk)): Django's order, delete then create.
             return FlushPlan(deletes + saves)
         return FlushPlan(saves + deletes)
 
-    def _rows_to_insert(self, ctx) -> list[SaveRow]:
-        rows = []
-        for state, obj in list(self._new.items()):
+    def _groups_to_insert(self, ctx) -> list[RowGroup]:
+        """The pending objects by (concrete model, database), after their pre_save."""
+        groups: dict = {}
+        pre_save = signals.pre_save if ctx.send_signals else None
+        # Two lists, not items(): a pre_save receiver may add objects (they wait for
+        # the next flush), and no tuple per object stays alive through the loop.
+        for state, obj in zip(list(self._new), list(self._new.values()), strict=True):
             alias = self._alias_for_new(obj)
-            if ctx.send_signals and ctx.listens(signals.pre_save, type(obj)):
-                signals.pre_save.send(
+            if pre_save is not None and ctx.listens(pre_save, type(obj)):
+                pre_save.send(
                     sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
                 )
-            rows.append(SaveRow(obj, state, alias))
-        return rows
+            model = state.info.concrete_model
+            group = groups.get((model, alias))
+            if group is None:
+                group = groups[(model, alias)] = RowGroup(model, alias)
+            group.objects.append(obj)
+            group.states.append(state)
+        return list(groups.values())
 
-    def _rows_to_update(self, ctx, going: set) -> list[SaveRow]:
-        rows = []
+    def _groups_to_update(self, ctx, going: set) -> list[RowGroup]:
+        """The modified objects whose values really changed, by (model, database)."""
+        groups: dict = {}
         for state in list(self._modified):
             obj = state.obj()
             if obj is None or id(obj) in going or state.deleted:
                 continue
-            if not state.changes(obj) and not self._new_parents(state, obj):
-                state.mark_clean()
-                self._modified.discard(state)
+            changes = self._changes_to_write(ctx, state, obj)
+            if changes is None:
                 continue
-            for field in state.info.update_presave_fields:
-                field.pre_save(obj, add=False)
-            alias = state.key[2]
-            if ctx.send_signals and ctx.listens(signals.pre_save, type(obj)):
-                signals.pre_save.send(
-                    sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
-                )
+            model, alias = state.key[0], state.key[2]
+            group = groups.get((model, alias))
+            if group is None:
+                group = groups[(model, alias)] = RowGroup(model, alias, attnames=[])
+            group.objects.append(obj)
+            group.states.append(state)
+            group.attnames.append(interned_names(changes))
+        return list(groups.values())
+
+    def _changes_to_write(self, ctx, state, obj):
+        """The changed values an UPDATE of ``obj`` writes (after pre_save), or None."""
+        changes = state.changes(obj)
+        if not changes and not self._new_parents(state, obj):
+            state.mark_clean()
+            self._modified.discard(state)
+            return None
+        presave = state.info.update_presave_fields
+        for field in presave:
+            field.pre_save(obj, add=False)
+        signalled = ctx.send_signals and ctx.listens(signals.pre_save, type(obj))
+        if signalled:
+            signals.pre_save.send(
+                sender=type(obj), instance=obj, raw=False, using=state.key[2], update_fields=None
+            )
+        if presave or signalled:  # they may have changed values, or undone the change
             changes = state.changes(obj)
-            if changes or self._new_parents(state, obj):
-                rows.append(SaveRow(obj, state, alias, tuple(changes)))
-        return rows
+            if not changes and not self._new_parents(state, obj):
+                return None
+        return changes
 
     def _new_parents(self, state, obj) -> bool:
         """True if a foreign key of ``obj`` holds a pending object: ``author.publisher =
@@ -941,34 +968,51 @@ class Session:
         return any(state_of(cache.get(fk.name)) in new for fk in state.info.fk_fields)
 
     def _finalize_flush(self, ctx, plan, transaction) -> None:
-        identity = self.identity_map
         for state, obj in ctx.deleted:
             self._mark_deleted(state, obj, transaction)
-        listeners = self.dispatch.pending_to_persistent
-        new, inserted = self._new, transaction._new
-        for state, obj, alias in ctx.inserted:
-            state.key = (state.info.concrete_model, obj.pk, alias)
-            identity.add(state)
-            state.mark_clean()
-            new.pop(state, None)
-            inserted[state] = obj
-            for fn in listeners:
-                fn(self, obj)
-        for obj, attname, old in ctx.generated_values():
-            state = state_of(obj)
-            if state is not None:
-                transaction.record_generated(state, attname, old)
-        for state, obj in ctx.updated:
-            new_key = (state.key[0], obj.pk, state.key[2])
-            if new_key != state.key:
-                transaction._key_switches.setdefault(state, state.key)
-                identity.replace_key(state, new_key)
-            state.mark_clean()
-            self._modified.discard(state)
-            transaction._dirty[state] = obj
+        for step in ctx.inserted:
+            self._record_inserted(step, transaction)
+        for objects, attname, olds in ctx.generated_columns():
+            states = [obj.__dict__.get(STATE_ATTR) for obj in objects]
+            transaction.record_generated(states, attname, olds)
+        for step in ctx.updated:
+            self._record_updated(step, transaction)
         for state, obj, names in ctx.expire_after:
             state.expire(obj, names)
         self._expire_nulled_foreign_keys(plan)
+
+    def _record_inserted(self, step, transaction) -> None:
+        """The step's objects have rows now: pending -> persistent, in the identity map."""
+        info = step.states[0].info
+        model, alias, new = info.concrete_model, step.alias, self._new
+        pk_attname = info.pk_attname if info.simple_pk else None
+        for state, obj in zip(step.states, step.objects, strict=True):
+            pk = obj.__dict__[pk_attname] if pk_attname is not None else obj.pk
+            state.key = (model, pk, alias)
+            state.committed_state = None
+            state.modified = False
+            state._strong = None
+            del new[state]
+        self.identity_map.add_all(step.states)
+        transaction.record_inserted(step.states)
+        for fn in self.dispatch.pending_to_persistent:
+            for obj in step.objects:
+                fn(self, obj)
+
+    def _record_updated(self, step, transaction) -> None:
+        """The step's rows are written: the objects are clean (and re-keyed if their
+        primary key changed)."""
+        identity, modified = self.identity_map, self._modified
+        pk_attname = step.states[0].info.pk_attname if step.states[0].info.simple_pk else None
+        for state, obj in zip(step.states, step.objects, strict=True):
+            key = state.key
+            pk = obj.__dict__.get(pk_attname) if pk_attname is not None else obj.pk
+            if pk != key[1]:
+                transaction._key_switches.setdefault(state, key)
+                identity.replace_key(state, (key[0], pk, key[2]))
+            state.mark_clean()
+            modified.discard(state)
+        transaction.record_updated(step.states)
 
     def _mark_deleted(self, state, obj, transaction) -> None:
         """The row of ``obj`` is gone: persistent -> deleted until the transaction ends."""
@@ -1072,8 +1116,7 @@ class Session:
     def _restore_snapshot(self, transaction) -> None:
         """Undo in memory what ``transaction`` did (see ``rollback()``)."""
         identity = self.identity_map
-        for state, obj in list(transaction._new.items()) + list(self._new.items()):
-            self._make_transient_after_rollback(state, obj, transaction)
+        self._undo_inserts(transaction, pending=list(self._new))
         for state, old_key in transaction._key_switches.items():
             obj = state.obj()
             if obj is None:
@@ -1104,7 +1147,20 @@ class Session:
             if obj is not None and state.key is not None and state.session_id == self.hash_key:
                 self._expire_state(state, obj)
 
-    def _make_transient_after_rollback(self, state, obj, transaction) -> None:
+    def _undo_inserts(self, transaction, pending=()) -> None:
+        """The objects ``transaction`` inserted (and ``pending`` ones) become transient,
+        without the values the database generated for them: their rows are gone."""
+        objects: dict = {}
+        for state in itertools.chain(transaction._new, pending):
+            if state not in objects:
+                obj = state.obj()
+                if obj is not None:
+                    objects[state] = obj
+        transaction.restore_generated(objects)
+        for state, obj in objects.items():
+            self._make_transient_after_rollback(state, obj)
+
+    def _make_transient_after_rollback(self, state, obj) -> None:
         self.identity_map.discard(state)
         self._new.pop(state, None)
         self._modified.discard(state)
@@ -1113,11 +1169,6 @@ class Session:
         state.session_id = None
         state._strong = None
         state.mark_clean()
-        for attname, old in transaction._generated.get(state, {}).items():
-            if old is NO_VALUE:
-                obj.__dict__.pop(attname, None)
-            else:
-                obj.__dict__[attname] = old
         obj._state.adding = True
         obj._state.db = None
         name = "persistent_to_transient" if was_persistent else "pending_to_transient"
@@ -1128,7 +1179,9 @@ class Session:
 def _replaces_deleted_rows(inserts, deleted) -> bool:
     """True if a new object takes the primary key of a row deleted in the same flush."""
     gone = {state.key for state in deleted}
-    return any((row.state.info.concrete_model, row.obj.pk, row.alias) in gone for row in inserts)
+    return any(
+        (group.model, obj.pk, group.alias) in gone for group in inserts for obj in group.objects
+    )
 
 
 class _CollectedDeletes:

@@ -32,6 +32,7 @@ from django.db.transaction import Atomic
 
 from sessionorm import dberrors, twophase
 from sessionorm.exc import InvalidRequestError, PendingRollbackError, ResourceClosedError
+from sessionorm.state import NO_VALUE
 
 __all__ = ["SessionTransaction", "TransactionState"]
 
@@ -100,14 +101,16 @@ class SessionTransaction:
         self._xids: dict[str, str] = {}  # alias -> two-phase transaction id
         self._xid_stem: tuple[str, str] | None = None  # shared by all of them
         self._rollback_exception: BaseException | None = None
-        # What this level's flushes did, for an exact rollback. The objects are held
-        # weakly, as in the identity map: a flushed object the application dropped
-        # has nothing left to restore, and must not live until the transaction ends.
-        self._new = weakref.WeakValueDictionary()  # state -> obj inserted here
+        # What this level's flushes did, for an exact rollback. Objects are reached
+        # through their states, which hold them weakly as the identity map does: a
+        # flushed object the application dropped has nothing left to restore, and
+        # must not live until the transaction ends. Inserts and updates are kept as
+        # lists of states (a flush extends them a step at a time).
+        self._new: list = []  # states inserted here
         self._deleted = weakref.WeakValueDictionary()  # state -> obj deleted here
-        self._dirty = weakref.WeakValueDictionary()  # state -> obj updated here
-        # state -> {attname: value before the flush generated it} (keys, defaults)
-        self._generated: dict = {}
+        self._dirty: list = []  # states updated here
+        # (states, attname, values before the flush generated them), in flush order
+        self._generated: list = []
         self._key_switches: dict = {}  # state -> identity key before a primary key change
         for fn in session.dispatch.after_transaction_create:
             fn(session, self)
@@ -455,15 +458,34 @@ class SessionTransaction:
 
     def _merge_into_parent(self) -> None:
         parent = self.parent
-        parent._new.update(self._new)
+        parent._new.extend(self._new)
         parent._deleted.update(self._deleted)
-        parent._dirty.update(self._dirty)
-        for state, values in self._generated.items():
-            parent._generated.setdefault(state, values)
+        parent._dirty.extend(self._dirty)
+        parent._generated.extend(self._generated)
         for state, key in self._key_switches.items():
             parent._key_switches.setdefault(state, key)
 
     # -- records kept by the flush ------------------------------------------------
 
-    def record_generated(self, state, attname, old_value) -> None:
-        self._generated.setdefault(state, {}).setdefault(attname, old_value)
+    def record_inserted(self, states) -> None:
+        self._new.extend(states)
+
+    def record_updated(self, states) -> None:
+        self._dirty.extend(states)
+
+    def record_generated(self, states, attname, old_values) -> None:
+        """``attname`` of ``states``' objects was generated; these were its values."""
+        self._generated.append((states, attname, old_values))
+
+    def restore_generated(self, objects: dict) -> None:
+        """Put back, on ``{state: obj}``, the values from before the flushes of this
+        level generated them (the earliest, where one attribute was generated twice)."""
+        for states, attname, olds in reversed(self._generated):
+            for state, old in zip(states, olds, strict=True):
+                obj = objects.get(state)
+                if obj is None:
+                    continue
+                if old is NO_VALUE:
+                    obj.__dict__.pop(attname, None)
+                else:
+                    obj.__dict__[attname] = old

@@ -27,16 +27,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sessionorm.exc import FlushError, describe
+from sessionorm.instrumentation import STATE_ATTR
 
 __all__ = [
+    "RowGroup",
+    "group_rows",
     "Sync",
     "InsertStep",
     "UpdateStep",
     "PostUpdateStep",
     "DeleteStep",
     "FlushPlan",
-    "SaveRow",
     "plan_saves",
+    "interned_names",
 ]
 
 
@@ -52,35 +55,118 @@ class Sync:
         return f"{describe(self.child)}.{self.field.attname} <- {describe(self.parent)}"
 
 
-@dataclass
+@dataclass(eq=False)
+class RowGroup:
+    """The objects of one concrete model in one database that a flush writes.
+
+    The planner's input. Rows are held in parallel lists, not as an object per
+    row: a flush of 100,000 objects then allocates nothing per row to plan them
+    (every allocation that survives feeds CPython's cyclic garbage collector).
+    ``attnames`` is, for updates, each object's changed attributes.
+    """
+
+    model: type
+    alias: str
+    objects: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    attnames: list | None = None
+
+    @property
+    def info(self):
+        return self.states[0].info
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+
+def group_rows(rows) -> list[RowGroup]:
+    """``[(obj, state, alias[, attnames])]`` as RowGroups, in first-seen order."""
+    groups: dict = {}
+    for obj, state, alias, *names in rows:
+        key = (state.info.concrete_model, alias)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = RowGroup(key[0], alias, attnames=[] if names else None)
+        group.objects.append(obj)
+        group.states.append(state)
+        if names:
+            group.attnames.append(tuple(names[0]))
+    return list(groups.values())
+
+
+@dataclass(eq=False)
 class SaveRow:
-    """One object the flush inserts or updates (the planner's input)."""
+    """One row of a group whose rows must be ordered among themselves (a cycle)."""
 
     obj: Any
     state: Any
-    alias: str
-    attnames: tuple = ()  # updates: changed attributes; inserts: unused
+    group: RowGroup
 
     @property
     def model(self):
-        return self.state.info.concrete_model
+        return self.group.model
 
 
 @dataclass
 class InsertStep:
+    """INSERT ``objects``; first copy into each of their ``copies`` foreign keys the
+    key of the related object (``book.author_id = book.author.pk``), and write the
+    ``nulled`` foreign keys as NULL (a post-update sets them)."""
+
     model: type
     alias: str
     objects: list
     states: list
-    syncs: list = field(default_factory=list)
+    copies: list = field(default_factory=list)  # foreign key fields
     nulled: list = field(default_factory=list)  # (obj, fk field) inserted as NULL
-    reason: str = ""
 
     kind = "insert"
+
+    @property
+    def syncs(self) -> list[Sync]:
+        """The keys the step will copy, one :class:`Sync` per object and field."""
+        nulled = {(id(obj), fk) for obj, fk in self.nulled}
+        return [
+            Sync(obj, fk, parent)
+            for fk in self.copies
+            for obj, parent in related_objects(self.objects, fk)
+            if (id(obj), fk) not in nulled and needs_copy(obj, fk, parent)
+        ]
+
+    @property
+    def reason(self) -> str:
+        parents = sorted({s.field.related_model._meta.label for s in self.syncs})
+        if parents:
+            return f"new objects, after their {', '.join(parents)} (foreign keys copied)"
+        return "new objects"
 
     def describe(self) -> str:
         label = self.model._meta.label
         return f"INSERT {len(self.objects)} {label} into {self.alias!r}: {self.reason}"
+
+
+def related_objects(objects, fk):
+    """``(obj, related object)`` for the objects whose ``fk`` holds an object."""
+    name = fk.name
+    for obj in objects:
+        cache = obj._state.__dict__.get("fields_cache")  # Django creates it on first read
+        if cache:
+            parent = cache.get(name)
+            if parent is not None:
+                yield obj, parent
+
+
+def needs_copy(obj, fk, parent) -> bool:
+    """True if ``obj.<fk.attname>`` must take ``parent``'s key at the flush.
+
+    Always for a parent inserted by the same flush; for a saved parent only when
+    the column is empty, as ``Model.save()`` does it.
+    """
+    current = obj.__dict__.get(fk.attname)
+    if current in fk.empty_values:
+        return True
+    state = parent.__dict__.get(STATE_ATTR)
+    return state is not None and state.key is None and state.session_id is not None
 
 
 @dataclass
@@ -170,6 +256,49 @@ def _label(step):
 
 
 @dataclass(eq=False)
+class _Links:
+    """What one insert group's foreign keys point at."""
+
+    parents: set = field(default_factory=set)  # other groups inserted first
+    copies: list = field(default_factory=list)  # fields whose keys the insert copies
+    self_referencing: bool = False  # a row points at a new row of the same group
+
+
+def _insert_links(groups: list[RowGroup], group_of: dict) -> dict:
+    """``{group: _Links}``: one pass over each group's foreign keys."""
+    links = {}
+    for group in groups:
+        found = links[group] = _Links()
+        for fk in group.info.fk_fields:
+            target = fk.target_field.attname
+            copy = False
+            for obj, parent in related_objects(group.objects, fk):
+                parent_group = group_of.get(id(parent))
+                if parent_group is None:
+                    if parent.__dict__.get(target) is None:
+                        raise _unknown_key_error(obj, fk, parent)
+                    copy = copy or obj.__dict__.get(fk.attname) in fk.empty_values
+                elif parent is not obj:
+                    copy = True
+                    if parent_group is not group:
+                        found.parents.add(parent_group)
+                    elif parent.__dict__.get(target) is None:
+                        found.self_referencing = True
+            if copy:
+                found.copies.append(fk)
+    return links
+
+
+def _unknown_key_error(obj, fk, parent) -> FlushError:
+    return FlushError(
+        f"{describe(obj)}.{fk.attname}: the related {describe(parent)} was never added to "
+        "this session, so its key is unknown and the row cannot be written. Add it with "
+        f"session.add(), or assign a saved {type(parent).__name__} to "
+        f"{type(obj).__name__}.{fk.name}."
+    )
+
+
+@dataclass(eq=False)
 class _Edge:
     child: SaveRow
     parent: SaveRow
@@ -177,35 +306,20 @@ class _Edge:
     hard: bool  # the parent's key is generated by its INSERT
 
 
-def _dependencies(rows: list[SaveRow], inserting: dict) -> tuple[list[_Edge], list[Sync]]:
-    """Edges to rows inserted in this flush, and syncs from already-saved parents."""
-    edges, syncs = [], []
+def _row_edges(rows: list[SaveRow]) -> list[_Edge]:
+    """Edges between these rows (the rows of a cycle of groups)."""
+    row_of = {id(row.obj): row for row in rows}
+    edges = []
     for row in rows:
-        obj = row.obj
-        cache = obj._state.__dict__.get("fields_cache")
+        cache = row.obj._state.__dict__.get("fields_cache")
         if not cache:
             continue
-        for fk in row.state.info.fk_fields:
-            parent = cache.get(fk.name)
-            if parent is None:
-                continue
-            target = fk.target_field.attname
-            parent_row = inserting.get(id(parent))
-            if parent_row is not None and parent_row.state is not row.state:
-                hard = parent.__dict__.get(target) is None
+        for fk in row.group.info.fk_fields:
+            parent_row = row_of.get(id(cache.get(fk.name)))
+            if parent_row is not None and parent_row is not row:
+                hard = parent_row.obj.__dict__.get(fk.target_field.attname) is None
                 edges.append(_Edge(row, parent_row, fk, hard))
-            elif parent_row is None:
-                key = parent.__dict__.get(target)
-                if key is None:
-                    raise FlushError(
-                        f"{describe(obj)}.{fk.attname}: the related {describe(parent)} was never "
-                        "added to this session, so its key is unknown and the row cannot be "
-                        f"written. Add it with session.add(), or assign a saved "
-                        f"{type(parent).__name__} to {type(obj).__name__}.{fk.name}."
-                    )
-                if obj.__dict__.get(fk.attname) in fk.empty_values:
-                    syncs.append(Sync(obj, fk, parent))
-    return edges, syncs
+    return edges
 
 
 def _strongly_connected(nodes, successors) -> list[list]:
@@ -308,124 +422,109 @@ def _cycle_error(edges: list[_Edge]) -> FlushError:
 # -- the save plan --------------------------------------------------------------
 
 
-def plan_saves(inserts: list[SaveRow], updates: list[SaveRow]) -> list:
+def plan_saves(inserts: list[RowGroup], updates: list[RowGroup]) -> list:
     """Steps that insert ``inserts`` and update ``updates`` in dependency order."""
-    inserting = {id(row.obj): row for row in inserts}
-    insert_edges, insert_syncs = _dependencies(inserts, inserting)
-    update_edges, update_syncs = _dependencies(updates, inserting)
-    edges_by_child: dict = defaultdict(list)
-    for e in insert_edges:
-        edges_by_child[id(e.child.obj)].append(e)
-    syncs_by_child: dict = defaultdict(list)
-    for s in insert_syncs:
-        syncs_by_child[id(s.child)].append(s)
-
+    group_of = {id(obj): group for group in inserts for obj in group.objects}
+    links = _insert_links(inserts, group_of)
     steps: list = []
     post_updates: list[Sync] = []
-    for levels, broken in _ordered_insert_groups(inserts, insert_edges):
-        broken_ids = {id(e) for e in broken}
-        for level_rows in levels:
-            steps.extend(_insert_steps(level_rows, edges_by_child, syncs_by_child, broken_ids))
-        post_updates.extend(Sync(e.child.obj, e.field, e.parent.obj) for e in broken)
-    update_syncs += [Sync(e.child.obj, e.field, e.parent.obj) for e in update_edges]
-    steps.extend(_update_steps(updates, update_syncs))
-    steps.extend(_post_update_steps(post_updates, inserting))
-    return steps
-
-
-def _ordered_insert_groups(rows: list[SaveRow], edges: list[_Edge]):
-    """Yield (levels of rows, broken edges) per group of models, in insert order."""
-    by_model: dict = defaultdict(list)
-    for row in rows:
-        by_model[row.model].append(row)
-    successors: dict = defaultdict(set)
-    self_referencing = set()
-    for e in edges:
-        if not e.hard and e.child.model is not e.parent.model:
-            successors[e.parent.model].add(e.child.model)
-        elif e.hard:
-            if e.child.model is e.parent.model:
-                self_referencing.add(e.child.model)
-            else:
-                successors[e.parent.model].add(e.child.model)
-    components = _strongly_connected(list(by_model), successors)
-    for component in reversed(components):
-        if len(component) == 1 and component[0] not in self_referencing:
-            yield [by_model[component[0]]], []
+    for component in _ordered_components(inserts, links):
+        if len(component) == 1 and not links[component[0]].self_referencing:
+            group = component[0]
+            copies = links[group].copies
+            steps.append(InsertStep(group.model, group.alias, group.objects, group.states, copies))
             continue
-        group = [row for model in component for row in by_model[model]]
-        group_ids = {id(r.state) for r in group}
-        group_edges = [
-            e for e in edges if id(e.child.state) in group_ids and id(e.parent.state) in group_ids
-        ]
-        yield _levels(group, group_edges)
-
-
-def _insert_steps(rows, edges_by_child, syncs_by_child, broken_ids) -> list[InsertStep]:
-    groups: dict = defaultdict(list)
-    for row in rows:
-        groups[(row.model, row.alias)].append(row)
-    steps = []
-    for (model, alias), group in groups.items():
-        syncs, nulled = [], []
-        for row in group:
-            key = id(row.obj)
-            syncs.extend(syncs_by_child.get(key, ()))
-            for e in edges_by_child.get(key, ()):
-                if id(e) in broken_ids:
-                    nulled.append((row.obj, e.field))
-                else:
-                    syncs.append(Sync(row.obj, e.field, e.parent.obj))
-        reason = "new objects"
-        parents = sorted({s.field.related_model._meta.label for s in syncs})
-        if parents:
-            reason = f"new objects, after their {', '.join(parents)} (foreign keys copied)"
-        steps.append(
-            InsertStep(
-                model=model,
-                alias=alias,
-                objects=[r.obj for r in group],
-                states=[r.state for r in group],
-                syncs=syncs,
-                nulled=nulled,
-                reason=reason,
-            )
-        )
+        leveled, broken = _leveled_insert_steps(component, links)
+        steps.extend(leveled)
+        post_updates.extend(broken)
+    steps.extend(_update_step(group, group_of) for group in updates)
+    steps.extend(_post_update_steps(post_updates, group_of))
     return steps
 
 
-def _update_steps(rows: list[SaveRow], syncs: list[Sync]) -> list[UpdateStep]:
-    syncs_by_child: dict = defaultdict(list)
-    for s in syncs:
-        syncs_by_child[id(s.child)].append(s)
-    groups: dict = defaultdict(list)
-    for row in rows:
-        groups[(row.model, row.alias)].append(row)
+def _ordered_components(groups: list[RowGroup], links: dict) -> list[list[RowGroup]]:
+    """The groups in insert order; groups on a cycle come together, as one component."""
+    successors: dict = defaultdict(set)
+    for group in groups:
+        for parent in links[group].parents:
+            successors[parent].add(group)
+    return list(reversed(_strongly_connected(groups, successors)))
+
+
+def _leveled_insert_steps(component: list[RowGroup], links: dict):
+    """Steps for groups whose rows point at each other: levels, parents first.
+
+    Returns the steps and the :class:`Sync` of each foreign key the levels had to
+    break (inserted as NULL, set by a post-update).
+    """
+    rows = [
+        SaveRow(obj, state, group)
+        for group in component
+        for obj, state in zip(group.objects, group.states, strict=True)
+    ]
+    levels, broken = _levels(rows, _row_edges(rows))
+    nulled: dict = defaultdict(list)
+    for e in broken:
+        nulled[id(e.child.obj)].append((e.child.obj, e.field))
     steps = []
-    for (model, alias), group in groups.items():
-        attnames = []
-        for row in group:
-            names = set(row.attnames)
-            names.update(s.field.attname for s in syncs_by_child.get(id(row.obj), ()))
-            attnames.append(tuple(sorted(names)))
-        steps.append(
-            UpdateStep(
-                model=model,
-                alias=alias,
-                objects=[r.obj for r in group],
-                states=[r.state for r in group],
-                attnames=attnames,
-                syncs=[s for r in group for s in syncs_by_child.get(id(r.obj), ())],
+    for level in levels:
+        by_group: dict = defaultdict(list)
+        for row in level:
+            by_group[row.group].append(row)
+        for group, group_rows in by_group.items():
+            steps.append(
+                InsertStep(
+                    group.model,
+                    group.alias,
+                    [r.obj for r in group_rows],
+                    [r.state for r in group_rows],
+                    links[group].copies,
+                    [pair for r in group_rows for pair in nulled.get(id(r.obj), ())],
+                )
             )
-        )
-    return steps
+    return steps, [Sync(e.child.obj, e.field, e.parent.obj) for e in broken]
 
 
-def _post_update_steps(syncs: list[Sync], inserting: dict) -> list[PostUpdateStep]:
+_interned_names: dict = {}
+
+
+def _update_step(group: RowGroup, group_of: dict) -> UpdateStep:
+    """The group's UPDATE, with the foreign keys its objects take from new or saved
+    parents (``author.publisher = Publisher()``) added to what each row writes."""
+    syncs = []
+    for fk in group.info.fk_fields:
+        for obj, parent in related_objects(group.objects, fk):
+            if id(parent) in group_of:
+                syncs.append(Sync(obj, fk, parent))
+            elif parent.__dict__.get(fk.target_field.attname) is None:
+                raise _unknown_key_error(obj, fk, parent)
+            elif obj.__dict__.get(fk.attname) in fk.empty_values:
+                syncs.append(Sync(obj, fk, parent))
+    attnames = group.attnames
+    if syncs:
+        attnames = list(attnames)
+        index = {id(obj): i for i, obj in enumerate(group.objects)}
+        for sync in syncs:
+            i = index[id(sync.child)]
+            attnames[i] = interned_names({*attnames[i], sync.field.attname})
+    return UpdateStep(group.model, group.alias, group.objects, group.states, attnames, syncs)
+
+
+_interned_names: dict = {}
+
+
+def interned_names(names) -> tuple:
+    """``names`` as a sorted tuple, the same tuple object for the same names: rows
+    that change the same columns share one (and group by it cheaply)."""
+    key = tuple(sorted(names))
+    return _interned_names.setdefault(key, key)
+
+
+def _post_update_steps(syncs: list[Sync], group_of: dict) -> list[PostUpdateStep]:
     groups: dict = defaultdict(list)
     for s in syncs:
-        row = inserting[id(s.child)]
-        groups[(row.model, row.alias)].append(s)
+        group = group_of[id(s.child)]
+        groups[(group.model, group.alias)].append(s)
     return [
         PostUpdateStep(
             model=model,

@@ -1,9 +1,10 @@
 """The flush plan without a database: ``unitofwork.plan_saves`` on unsaved objects.
 
-Each test builds model instances in memory, wraps them in ``SaveRow``s and asserts
-the steps the planner returns (their order, the rows in each, the foreign keys it
-will copy, the cycles it breaks) or the ``FlushError`` it raises. No test here
-touches a database: none carries the ``django_db`` mark.
+Each test builds model instances in memory, groups them as the session does
+(``group_rows``) and asserts the steps the planner returns (their order, the rows
+in each, the foreign keys it will copy, the cycles it breaks) or the
+``FlushError`` it raises. No test here touches a database: none carries the
+``django_db`` mark.
 """
 
 import pytest
@@ -14,9 +15,9 @@ from sessionorm.unitofwork import (
     FlushPlan,
     InsertStep,
     PostUpdateStep,
-    SaveRow,
     Sync,
     UpdateStep,
+    group_rows,
     plan_saves,
 )
 from tests.testapp.models import (
@@ -36,13 +37,20 @@ from tests.testapp.models import (
 )
 
 
-def row(obj, alias="default", attnames=()):
-    """The planner's input for ``obj`` (an insert, or an update of ``attnames``)."""
-    return SaveRow(obj, ensure_state(obj), alias, tuple(attnames))
+def row(obj, alias="default", attnames=None):
+    """One row for ``obj``: an insert, or an update of ``attnames``."""
+    if attnames is None:
+        return (obj, ensure_state(obj), alias)
+    return (obj, ensure_state(obj), alias, tuple(attnames))
 
 
 def rows(objects, alias="default"):
     return [row(obj, alias) for obj in objects]
+
+
+def planned(inserts, updates):
+    """plan_saves() on rows grouped as the session groups them (by model and database)."""
+    return plan_saves(group_rows(inserts), group_rows(updates))
 
 
 def kinds(steps):
@@ -59,7 +67,7 @@ class TestParentsBeforeChildren:
         author = Author(name="Le Guin")
         book = Book(title="The Dispossessed", author=author)
 
-        steps = plan_saves(rows([book, author]), [])
+        steps = planned(rows([book, author]), [])
 
         assert kinds(steps) == [("insert", Author), ("insert", Book)]
         assert steps[0].objects == [author]
@@ -69,7 +77,7 @@ class TestParentsBeforeChildren:
         author = Author(name="Le Guin")
         book = Book(title="The Dispossessed", author=author)
 
-        steps = plan_saves(rows([book, author]), [])
+        steps = planned(rows([book, author]), [])
 
         assert steps[0].syncs == []
         assert steps[1].syncs == [Sync(book, Book._meta.get_field("author"), author)]
@@ -79,7 +87,7 @@ class TestParentsBeforeChildren:
         authors = [Author(name=f"a{i}") for i in range(20)]
         books = [Book(title=f"b{i}", author=authors[i % 20]) for i in range(200)]
 
-        steps = plan_saves(rows(books + authors), [])
+        steps = planned(rows(books + authors), [])
 
         assert kinds(steps) == [("insert", Author), ("insert", Book)]
         assert len(steps[0].objects) == 20 and len(steps[1].objects) == 200
@@ -92,7 +100,7 @@ class TestParentsBeforeChildren:
         author = Author(name="Le Guin", publisher=publisher)
         book = Book(title="Lathe", author=author)
 
-        steps = plan_saves(rows([book, author, publisher]), [])
+        steps = planned(rows([book, author, publisher]), [])
 
         assert kinds(steps) == [("insert", Publisher), ("insert", Author), ("insert", Book)]
         assert "after their testapp.Author" in steps[2].reason
@@ -104,7 +112,7 @@ class TestParentsBeforeChildren:
         paris = City(name="Paris", country=france)
         assert paris.country_id == "FR"  # the key is known before any INSERT
 
-        steps = plan_saves(rows([paris, france]), [])
+        steps = planned(rows([paris, france]), [])
 
         assert kinds(steps) == [("insert", Country), ("insert", City)]
         assert not any(isinstance(s, PostUpdateStep) for s in steps)
@@ -114,7 +122,7 @@ class TestParentsBeforeChildren:
         book = Book(title="Lathe", author=author)
         author.id = 7  # e.g. written by an earlier flush, after the assignment
 
-        (step,) = plan_saves([row(book)], [])
+        (step,) = planned([row(book)], [])
 
         assert book.author_id is None
         assert step.syncs == [Sync(book, Book._meta.get_field("author"), author)]
@@ -123,7 +131,7 @@ class TestParentsBeforeChildren:
         author = Author(id=7, name="Le Guin")
         book = Book(title="Lathe", author=author)
 
-        (step,) = plan_saves([row(book)], [])
+        (step,) = planned([row(book)], [])
 
         assert step.syncs == []
         assert step.reason == "new objects"
@@ -133,7 +141,7 @@ class TestParentsBeforeChildren:
         book = Book(title="Orphan", author=author)
 
         with pytest.raises(FlushError) as info:
-            plan_saves([row(book)], [])
+            planned([row(book)], [])
 
         message = str(info.value)
         assert "Book(pk=None).author_id" in message
@@ -141,7 +149,7 @@ class TestParentsBeforeChildren:
         assert "session.add()" in message
 
     def test_unrelated_models_each_get_one_step(self):
-        steps = plan_saves(rows([Publisher(name="p"), Country(code="DE"), Publisher(name="q")]), [])
+        steps = planned(rows([Publisher(name="p"), Country(code="DE"), Publisher(name="q")]), [])
 
         assert sorted(s.model.__name__ for s in steps) == ["Country", "Publisher"]
         assert all(isinstance(s, InsertStep) for s in steps)
@@ -151,7 +159,7 @@ class TestParentsBeforeChildren:
     def test_each_database_gets_its_own_step(self):
         a, b = Publisher(name="a"), Publisher(name="b")
 
-        steps = plan_saves([row(a, "default"), row(b, "other")], [])
+        steps = planned([row(a, "default"), row(b, "other")], [])
 
         assert sorted((s.alias, tuple(s.objects)) for s in steps) == [
             ("default", (a,)),
@@ -164,7 +172,7 @@ class TestInheritanceAndProxies:
         author = Author(id=1, name="a")
         plain, proxied = Book(title="plain", author=author), BookProxy(title="proxy", author=author)
 
-        (step,) = plan_saves(rows([plain, proxied]), [])
+        (step,) = planned(rows([plain, proxied]), [])
 
         assert step.model is Book
         assert step.objects == [plain, proxied]
@@ -173,7 +181,7 @@ class TestInheritanceAndProxies:
         restaurant = Restaurant(name="Chez Panisse", serves_pizza=True)
         place = Place(name="Park")
 
-        steps = plan_saves(rows([restaurant, place]), [])
+        steps = planned(rows([restaurant, place]), [])
 
         assert sorted(s.model.__name__ for s in steps) == ["Place", "Restaurant"]
         (step,) = [s for s in steps if s.model is Restaurant]
@@ -187,7 +195,7 @@ class TestSelfReference:
         children = [Category(name=f"c{i}", parent=root) for i in range(3)]
         grandchildren = [Category(name=f"g{i}", parent=children[i % 3]) for i in range(6)]
 
-        steps = plan_saves(rows(grandchildren + children + [root]), [])
+        steps = planned(rows(grandchildren + children + [root]), [])
 
         assert kinds(steps) == [("insert", Category)] * 3
         assert [set(map(id, s.objects)) for s in steps] == [
@@ -202,7 +210,7 @@ class TestSelfReference:
         root = Category(id=1, name="root")
         child = Category(name="child", parent=root)
 
-        steps = plan_saves(rows([child, root]), [])
+        steps = planned(rows([child, root]), [])
 
         assert len(steps) == 1
         assert steps[0].objects == [child, root]
@@ -211,7 +219,7 @@ class TestSelfReference:
         a, b = Category(name="a"), Category(name="b")
         a.parent, b.parent = b, a
 
-        steps = plan_saves(rows([a, b]), [])
+        steps = planned(rows([a, b]), [])
 
         parent = Category._meta.get_field("parent")
         assert [s.kind for s in steps] == ["insert", "post_update"]
@@ -224,7 +232,7 @@ class TestSelfReference:
         a.parent, b.parent = b, a
         leaf = Category(name="leaf", parent=a)
 
-        steps = plan_saves(rows([leaf, a, b]), [])
+        steps = planned(rows([leaf, a, b]), [])
 
         assert [s.kind for s in steps] == ["insert", "insert", "post_update"]
         assert steps[1].objects == [leaf]
@@ -239,7 +247,7 @@ class TestCycles:
         employee = Employee(name="Ada", department=department)
         department.head = employee
 
-        steps = plan_saves(rows([employee, department]), [])
+        steps = planned(rows([employee, department]), [])
 
         assert kinds(steps) == [
             ("insert", Department),
@@ -262,7 +270,7 @@ class TestCycles:
             department.head = employee
             pairs.append((department, employee))
 
-        steps = plan_saves(rows([o for pair in pairs for o in pair]), [])
+        steps = planned(rows([o for pair in pairs for o in pair]), [])
 
         assert [s.kind for s in steps] == ["insert", "insert", "post_update"]
         assert len(steps[0].objects) == len(steps[1].objects) == len(steps[2].syncs) == 5
@@ -276,7 +284,7 @@ class TestCycles:
         egg.hen = hen
 
         with pytest.raises(FlushError) as info:
-            plan_saves(rows([egg, hen]), [])
+            planned(rows([egg, hen]), [])
 
         message = str(info.value)
         assert "Egg(pk=None).hen_id -> Hen(pk=None)" in message
@@ -288,7 +296,7 @@ class TestCycles:
         hen = Hen(id=2, egg=egg)
         egg.hen = hen
 
-        steps = plan_saves(rows([egg, hen]), [])
+        steps = planned(rows([egg, hen]), [])
 
         assert [s.kind for s in steps] == ["insert", "insert"]
         assert all(s.nulled == [] for s in steps)
@@ -299,7 +307,7 @@ class TestUpdates:
         old = Author(id=3, name="renamed")
         new = Publisher(name="new")
 
-        steps = plan_saves([row(new)], [row(old, attnames=["name"])])
+        steps = planned([row(new)], [row(old, attnames=["name"])])
 
         assert kinds(steps) == [("insert", Publisher), ("update", Author)]
         update = steps[1]
@@ -312,7 +320,7 @@ class TestUpdates:
         author = Author(id=3, name="moved")
         author.publisher = publisher
 
-        steps = plan_saves([row(publisher)], [row(author, attnames=["publisher_id"])])
+        steps = planned([row(publisher)], [row(author, attnames=["publisher_id"])])
 
         assert kinds(steps) == [("insert", Publisher), ("update", Author)]
         assert steps[1].syncs == [Sync(author, Author._meta.get_field("publisher"), publisher)]
@@ -321,7 +329,7 @@ class TestUpdates:
     def test_per_object_attribute_sets_are_kept(self):
         a, b = Author(id=1, name="x"), Author(id=2, name="y")
 
-        (step,) = plan_saves([], [row(a, attnames=["name"]), row(b, attnames=["publisher_id"])])
+        (step,) = planned([], [row(a, attnames=["name"]), row(b, attnames=["publisher_id"])])
 
         assert step.objects == [a, b]
         assert step.attnames == [("name",), ("publisher_id",)]
@@ -333,7 +341,7 @@ class TestPlanValue:
         employee = Employee(name="Ada", department=department)
         department.head = employee
 
-        plan = FlushPlan(plan_saves(rows([department, employee]), []))
+        plan = FlushPlan(planned(rows([department, employee]), []))
 
         assert plan.describe() == [
             "1. INSERT 1 testapp.Department into 'default': new objects",
@@ -351,7 +359,7 @@ class TestPlanValue:
         ]
 
     def test_empty_plan_is_false_and_says_so(self):
-        plan = FlushPlan(plan_saves([], []))
+        plan = FlushPlan(planned([], []))
 
         assert not plan
         assert str(plan) == "(nothing to flush)"
@@ -359,7 +367,7 @@ class TestPlanValue:
     def test_update_step_describes_its_columns(self):
         a, b = Author(id=1, name="x"), Author(id=2, name="y")
 
-        (step,) = plan_saves([], [row(a, attnames=["name"]), row(b, attnames=["publisher_id"])])
+        (step,) = planned([], [row(a, attnames=["name"]), row(b, attnames=["publisher_id"])])
 
         assert step.describe() == (
             "UPDATE 2 testapp.Author in 'default' (name, publisher_id): "
@@ -370,6 +378,6 @@ class TestPlanValue:
         author = Author(name="a")
         book = Book(title="b", author=author)
 
-        steps = plan_saves(rows([author, book]), [])
+        steps = planned(rows([author, book]), [])
 
         assert repr(steps[1].syncs[0]) == "Book(pk=None).author_id <- Author(pk=None)"
