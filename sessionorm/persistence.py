@@ -148,6 +148,8 @@ def _copy_foreign_keys(step, ctx) -> None:
             if needs_copy(obj, fk, parent):
                 objects.append(obj)
                 values.append(value)
+        if len(objects) == len(step.objects):
+            objects = step.objects  # the step's own list: the journal then names its states
         ctx.set_column(objects, fk.attname, values, generated=True)
 
 
@@ -232,9 +234,12 @@ def _send_post_save(objects, alias, ctx, created, attnames=None) -> None:
     """post_save for each object whose class has receivers; an update names the
     fields it wrote (``attnames``: per object)."""
     post_save = signals.post_save
+    listening = {sender for sender in set(map(type, objects)) if ctx.listens(post_save, sender)}
+    if not listening:
+        return
     for i, obj in enumerate(objects):
         sender = type(obj)
-        if not ctx.listens(post_save, sender):
+        if sender not in listening:
             continue
         update_fields = None
         if attnames is not None:
@@ -273,6 +278,8 @@ def _insert_into(table, objects, alias, connection, ctx) -> None:
             without_pk.append(obj)
         else:
             with_pk.append(obj)
+    if not with_pk:
+        without_pk = objects  # the step's own list: the journal then names its states
     returning = meta.db_returning_fields
     bulk_return = connection.features.can_return_rows_from_bulk_insert
     for group, skip_auto in ((without_pk, True), (with_pk, False)):

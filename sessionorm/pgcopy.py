@@ -101,30 +101,64 @@ def unchanged_type(field):
     return _UNCHANGED.get(type(field))
 
 
-def _cell_encoder(field, connection):
-    """A function obj -> COPY text of this field, doing what INSERT would do."""
-    attname = field.attname
-    plain_presave = type(field).pre_save is models.Field.pre_save
-    unchanged = unchanged_type(field)
-    aware = type(field) is models.DateTimeField and settings.USE_TZ
-
-    def encode(obj):
-        data = obj.__dict__
-        value = data[attname] if plain_presave and attname in data else field.pre_save(obj, True)
-        kind = type(value)
-        if kind is unchanged or (aware and kind is datetime.datetime and value.tzinfo):
-            return _text(value)
-        if hasattr(value, "resolve_expression"):
-            raise NotCopyable(f"{attname} holds a SQL expression")
-        return _text(field.get_db_prep_save(value, connection))
-
-    return encode
-
-
 def encode_rows(objects, fields, connection) -> list[str]:
-    """One COPY line per object: each field's pre_save and get_db_prep_save, as INSERT."""
-    encoders = [_cell_encoder(field, connection) for field in fields]
-    return ["\t".join([encode(obj) for encode in encoders]) for obj in objects]
+    """One COPY line per object: each field's pre_save and get_db_prep_save, as INSERT.
+
+    Encoded a column at a time: a column whose values all have one plain type is
+    converted by one C-level map (``str``, ``date.isoformat``) instead of a Python
+    call per cell, which made encoding the slowest part of a large flush.
+    """
+    columns = [_encode_column(field, objects, connection) for field in fields]
+    if len(columns) == 1:
+        return columns[0]
+    return ["\t".join(row) for row in zip(*columns, strict=True)]
+
+
+def _column_values(field, objects) -> list:
+    """The value each object's INSERT would write, before get_db_prep_save."""
+    attname = field.attname
+    if type(field).pre_save is models.Field.pre_save:
+        try:
+            return [obj.__dict__[attname] for obj in objects]
+        except KeyError:  # a deferred value: let the descriptor load it
+            pass
+    return [field.pre_save(obj, True) for obj in objects]
+
+
+# Plain types whose COPY text one C-level call gives (what _text does, per column).
+_PLAIN_TEXT = {
+    int: str,
+    float: str,
+    decimal.Decimal: str,
+    uuid.UUID: str,
+    datetime.date: datetime.date.isoformat,
+}
+_SPECIAL = ("\\", "\t", "\n", "\r")
+
+
+def _encode_column(field, objects, connection) -> list[str]:
+    values = _column_values(field, objects)
+    kinds = set(map(type, values))
+    unchanged = unchanged_type(field)
+    if len(kinds) == 1 and unchanged in kinds:
+        if unchanged is str:
+            joined = "".join(values)
+            if any(special in joined for special in _SPECIAL):
+                return [value.translate(_ESCAPES) for value in values]
+            return values
+        if unchanged in _PLAIN_TEXT:
+            return list(map(_PLAIN_TEXT[unchanged], values))
+    aware = type(field) is models.DateTimeField and settings.USE_TZ
+    return [_encode_cell(field, value, unchanged, aware, connection) for value in values]
+
+
+def _encode_cell(field, value, unchanged, aware, connection) -> str:
+    kind = type(value)
+    if value is None or kind is unchanged or (aware and kind is datetime.datetime and value.tzinfo):
+        return _text(value)
+    if hasattr(value, "resolve_expression"):
+        raise NotCopyable(f"{field.attname} holds a SQL expression")
+    return _text(field.get_db_prep_save(value, connection))
 
 
 _sequences: dict = {}

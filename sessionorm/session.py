@@ -21,7 +21,7 @@ import contextlib
 import itertools
 from collections.abc import Iterable, Iterator
 
-from django.db import DatabaseError, Error, connections, router
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, Error, connections, router
 from django.db.models import signals
 
 from sessionorm import dberrors, events
@@ -900,13 +900,16 @@ class Session:
     def _groups_to_insert(self, ctx) -> list[RowGroup]:
         """The pending objects by (concrete model, database), after their pre_save."""
         groups: dict = {}
-        pre_save = signals.pre_save if ctx.send_signals else None
         # Two lists, not items(): a pre_save receiver may add objects (they wait for
         # the next flush), and no tuple per object stays alive through the loop.
-        for state, obj in zip(list(self._new), list(self._new.values()), strict=True):
-            alias = self._alias_for_new(obj)
-            if pre_save is not None and ctx.listens(pre_save, type(obj)):
-                pre_save.send(
+        states, objects = list(self._new), list(self._new.values())
+        signalled = _listening(ctx, signals.pre_save, objects)
+        routed = self._binds or self.using is not None or router.routers
+        for state, obj in zip(states, objects, strict=True):
+            # Without routers or binds, db_for_write(model, instance=obj) is this:
+            alias = self._alias_for_new(obj) if routed else obj._state.db or DEFAULT_DB_ALIAS
+            if signalled and type(obj) in signalled:
+                signals.pre_save.send(
                     sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
                 )
             model = state.info.concrete_model
@@ -972,8 +975,11 @@ class Session:
             self._mark_deleted(state, obj, transaction)
         for step in ctx.inserted:
             self._record_inserted(step, transaction)
+        states_of = {id(step.objects): step.states for step in ctx.inserted}
         for objects, attname, olds in ctx.generated_columns():
-            states = [obj.__dict__.get(STATE_ATTR) for obj in objects]
+            states = states_of.get(id(objects))
+            if states is None:
+                states = [obj.__dict__.get(STATE_ATTR) for obj in objects]
             transaction.record_generated(states, attname, olds)
         for step in ctx.updated:
             self._record_updated(step, transaction)
@@ -1174,6 +1180,13 @@ class Session:
         name = "persistent_to_transient" if was_persistent else "pending_to_transient"
         for fn in getattr(self.dispatch, name):
             fn(self, obj)
+
+
+def _listening(ctx, signal, objects) -> set:
+    """The classes among ``objects``' that have ``signal`` receivers (none: signals off)."""
+    if not ctx.send_signals:
+        return set()
+    return {sender for sender in set(map(type, objects)) if ctx.listens(signal, sender)}
 
 
 def _replaces_deleted_rows(inserts, deleted) -> bool:
