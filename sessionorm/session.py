@@ -36,7 +36,7 @@ from sessionorm.identity import IdentityMap
 from sessionorm.instrumentation import STATE_ATTR, _infos, instance_info, model_info
 from sessionorm.persistence import FlushContext, execute
 from sessionorm.query import BulkContext, session_queryset
-from sessionorm.state import NO_VALUE, InstanceState, _sessions, ensure_state, state_of
+from sessionorm.state import NO_VALUE, InstanceState, _sessions, ensure_state, new_state, state_of
 from sessionorm.transaction import SessionTransaction, TransactionState
 from sessionorm.unitofwork import FlushPlan, RowGroup, interned_names, plan_saves
 
@@ -331,18 +331,19 @@ class Session:
             self._add(obj, seen)
 
     def _add(self, obj, seen: set) -> None:
-        if id(obj) in seen:
+        key = id(obj)
+        if key in seen:
             return
-        seen.add(id(obj))
+        seen.add(key)
         state = ensure_state(obj)
         self._attach(state, obj)
-        self._cascade(obj, seen)
-
-    def _cascade(self, obj, seen: set) -> None:
         cache = obj._state.__dict__.get("fields_cache")  # Django creates it on first read
-        if not cache:
-            return
-        for fk in instance_info(obj).fk_fields:
+        if cache:
+            self._cascade(state, cache, seen)
+
+    def _cascade(self, state, cache: dict, seen: set) -> None:
+        """Add the related objects of ``state``'s foreign keys that are in no session."""
+        for fk in state.info.fk_fields:
             related = cache.get(fk.name)
             if related is None or id(related) in seen:
                 continue
@@ -351,6 +352,9 @@ class Session:
                 self._add(related, seen)
 
     def _attach(self, state: InstanceState, obj) -> None:
+        if state.session_id is None and state.key is None:
+            self._attach_transient(state, obj)
+            return
         if state.session_id == self.hash_key:
             if state.deleted:
                 raise InvalidRequestError(
@@ -365,31 +369,40 @@ class Session:
                 f"session {self.hash_key}). Expunge it from that session first "
                 "(other.expunge(obj)), or use session.merge(obj) to copy its state here."
             )
+        if state.key is None:  # pending in a session that no longer exists
+            self._attach_transient(state, obj)
+            return
         for fn in self.dispatch.before_attach:
             fn(self, obj)
-        if state.key is None:
-            state.session_id = self.hash_key
+        existing = self.identity_map.get(state.key)
+        if existing is not None and existing is not obj:
+            raise InvalidRequestError(
+                f"Cannot attach {describe(obj)}: this session already holds another object "
+                "for that row. Use session.merge(obj) to copy its state onto the session's "
+                "object."
+            )
+        state.session_id = self.hash_key
+        self.identity_map.add(state)
+        if state.committed_state:
+            state.modified = True
             state._strong = obj
-            self._new[state] = obj
-            for fn in self.dispatch.transient_to_pending:
-                fn(self, obj)
-        else:
-            existing = self.identity_map.get(state.key)
-            if existing is not None and existing is not obj:
-                raise InvalidRequestError(
-                    f"Cannot attach {describe(obj)}: this session already holds another object "
-                    "for that row. Use session.merge(obj) to copy its state onto the session's "
-                    "object."
-                )
-            state.session_id = self.hash_key
-            self.identity_map.add(state)
-            if state.committed_state:
-                state.modified = True
-                state._strong = obj
-                self._modified.add(state)
-            for fn in self.dispatch.detached_to_persistent:
-                fn(self, obj)
+            self._modified.add(state)
+        for fn in self.dispatch.detached_to_persistent:
+            fn(self, obj)
         for fn in self.dispatch.after_attach:
+            fn(self, obj)
+
+    def _attach_transient(self, state: InstanceState, obj) -> None:
+        """transient -> pending (the common case of add(), kept short)."""
+        dispatch = self.dispatch
+        for fn in dispatch.before_attach:
+            fn(self, obj)
+        state.session_id = self.hash_key
+        state._strong = obj
+        self._new[state] = obj
+        for fn in dispatch.transient_to_pending:
+            fn(self, obj)
+        for fn in dispatch.after_attach:
             fn(self, obj)
 
     def delete(self, obj) -> None:
@@ -606,7 +619,7 @@ class Session:
         state = identity.get(key)
         existing = state.obj() if state is not None else None
         if existing is None:
-            dead, state = state, InstanceState(obj, info)
+            dead, state = state, new_state(obj, info)
             state.key = key
             state.session_id = self.hash_key
             obj.__dict__[STATE_ATTR] = state

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from sessionorm.exc import DetachedInstanceError, describe
 from sessionorm.instrumentation import STATE_ATTR, ModelInfo, instance_info
 
-__all__ = ["InstanceState", "History", "inspect", "NO_VALUE", "state_of"]
+__all__ = ["InstanceState", "History", "inspect", "NO_VALUE", "new_state", "state_of"]
 
 
 class _NoValue:
@@ -144,12 +144,13 @@ class InstanceState(weakref.ref):
     __ne__ = object.__ne__
     obj = weakref.ref.__call__  # the object, or None once collected
 
-    def __new__(cls, obj, info: ModelInfo):
-        return super().__new__(cls, obj, _on_collected)
-
-    def __init__(self, obj, info: ModelInfo):
+    def __init__(self, obj, callback):
+        # Built by new_state(obj, info): weakref.ref's own constructor takes the
+        # referent and the callback, and a Python __new__ to pass them would double
+        # the cost of creating a state, which every loaded and added object pays.
+        if callback is not _on_collected:
+            raise TypeError("create states with new_state(obj, info)")
         self._strong = None
-        self.info = info
         self.session_id: int | None = None
         self.key: tuple | None = None
         # attname -> value before the first change since load/flush; None when clean.
@@ -379,6 +380,13 @@ class InstanceState(weakref.ref):
         session._load_attributes(obj, self, sorted(self.expired_attributes), autoflush=False)
 
 
+def new_state(obj, info: ModelInfo) -> InstanceState:
+    """A new state for ``obj`` (transient until a session takes it)."""
+    state = InstanceState(obj, _on_collected)
+    state.info = info
+    return state
+
+
 def _on_collected(state) -> None:
     """The object of ``state`` was garbage-collected: its row leaves the identity map."""
     session = state.session
@@ -421,7 +429,7 @@ def ensure_state(obj) -> InstanceState:
     state = state_of(obj)
     if state is None:
         info = instance_info(obj)
-        state = InstanceState(obj, info)
+        state = new_state(obj, info)
         django_state = obj._state
         if not django_state.adding and django_state.db is not None:
             pk = obj.pk
