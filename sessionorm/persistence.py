@@ -28,7 +28,7 @@ from sessionorm.sql import (
     supports_returning,
 )
 from sessionorm.state import NO_VALUE
-from sessionorm.unitofwork import needs_copy, related_objects
+from sessionorm.unitofwork import needs_copy
 
 __all__ = ["FlushContext", "execute"]
 
@@ -138,14 +138,19 @@ def _copy_foreign_keys(step, ctx) -> None:
     key is still unknown is left alone: that foreign key is in ``step.nulled``.
     """
     for fk in step.copies:
-        target = fk.target_field.attname
+        name, attname, target = fk.name, fk.attname, fk.target_field.attname
         objects, values = [], []
-        for obj, parent in related_objects(step.objects, fk):
+        for obj in step.objects:
+            cache = obj._state.__dict__.get("fields_cache")
+            parent = cache.get(name) if cache else None
+            if parent is None:
+                continue
             data = parent.__dict__
             value = data[target] if target in data else getattr(parent, target)
-            if value is None or obj.__dict__.get(fk.attname, NO_VALUE) == value:
+            current = obj.__dict__.get(attname, NO_VALUE)
+            if value is None or current == value:
                 continue
-            if needs_copy(obj, fk, parent):
+            if current is None or needs_copy(obj, fk, parent):
                 objects.append(obj)
                 values.append(value)
         if len(objects) == len(step.objects):
@@ -300,7 +305,7 @@ def _insert_into(table, objects, alias, connection, ctx) -> None:
         manager = table._base_manager
         # Django's compiler calls each field's pre_save(obj, add=True), which writes
         # auto_now/auto_now_add values onto the objects: journal them to undo too.
-        presave = [f for f in fields if type(f).pre_save is not models.Field.pre_save]
+        presave = [f for f in fields if not pgcopy.plain_pre_save(f)]
         if _copy_into(table, group, fields, skip_auto, presave, connection, ctx):
             continue
         for batch in _batches(group, size):

@@ -114,10 +114,26 @@ def encode_rows(objects, fields, connection) -> list[str]:
     return ["\t".join(row) for row in zip(*columns, strict=True)]
 
 
+_DATE_FIELDS = (models.DateField, models.DateTimeField, models.TimeField)
+
+
+def plain_pre_save(field) -> bool:
+    """True if ``field.pre_save(obj, add=True)`` only reads ``obj.<attname>``.
+
+    Field's own pre_save does, and so do the core date and time fields without
+    ``auto_now``/``auto_now_add``; the flush can then read the values itself and
+    need not journal them (nothing writes them).
+    """
+    kind = type(field)
+    if kind.pre_save is models.Field.pre_save:
+        return True
+    return kind in _DATE_FIELDS and not field.auto_now and not field.auto_now_add
+
+
 def _column_values(field, objects) -> list:
     """The value each object's INSERT would write, before get_db_prep_save."""
     attname = field.attname
-    if type(field).pre_save is models.Field.pre_save:
+    if plain_pre_save(field):
         try:
             return [obj.__dict__[attname] for obj in objects]
         except KeyError:  # a deferred value: let the descriptor load it
