@@ -362,27 +362,51 @@ def emit_update(step, ctx) -> None:
     connection = ctx.connection(step.alias)
     _apply_syncs(step.syncs, ctx)
     info = model_info(step.model)
-    groups: dict = {}  # (table, attnames) -> ([objects], [states])
-    per_row: list = []
-    for obj, state, names in zip(step.objects, step.states, step.attnames, strict=True):
-        names = _bump_version(info, obj, names, ctx)
-        values = obj.__dict__
-        if any(hasattr(values.get(name), "resolve_expression") for name in names):
-            per_row.append((obj, state, names))
-            continue
-        for group in _split_by_table(info, names):
-            rows = groups.get(group)
-            if rows is None:
-                rows = groups[group] = ([], [])
-            rows[0].append(obj)
-            rows[1].append(state)
-    for (table, names), (objects, states) in groups.items():
-        _update_rows(table, info, names, objects, states, step.alias, connection, ctx)
-    for obj, state, names in per_row:
-        _update_with_expressions(info, obj, state, names, step.alias, ctx)
+    for names, (objects, states) in _rows_by_attnames(step, info, ctx).items():
+        (objects, states), per_row = _split_expressions(names, objects, states)
+        for table, table_names in _split_by_table(info, names) if objects else ():
+            _update_rows(table, info, table_names, objects, states, step.alias, connection, ctx)
+        for obj, state in per_row:
+            _update_with_expressions(info, obj, state, names, step.alias, ctx)
     ctx.updated.append(step)
     if ctx.send_signals:
         _send_post_save(step.objects, step.alias, ctx, created=False, attnames=step.attnames)
+
+
+def _rows_by_attnames(step, info, ctx) -> dict:
+    """``{attnames: ([objects], [states])}``: one batch per set of columns written
+    (the version column bumped where the model has one)."""
+    groups: dict = {}
+    versioned = info.version_field is not None
+    for obj, state, names in zip(step.objects, step.states, step.attnames, strict=True):
+        if versioned:
+            names = _bump_version(info, obj, names, ctx)
+        rows = groups.get(names)
+        if rows is None:
+            rows = groups[names] = ([], [])
+        rows[0].append(obj)
+        rows[1].append(state)
+    return groups
+
+
+def _split_expressions(names, objects, states):
+    """``(([objects], [states]) to batch, [(obj, state)] holding a SQL expression)``.
+
+    An F() or other expression cannot travel in a VALUES list: those rows go one
+    by one through Django's UpdateQuery. Checked by class, not by value.
+    """
+    kinds = {type(obj.__dict__.get(name)) for name in names for obj in objects}
+    if not any(hasattr(kind, "resolve_expression") for kind in kinds):
+        return (objects, states), []
+    batched, per_row = ([], []), []
+    for obj, state in zip(objects, states, strict=True):
+        data = obj.__dict__
+        if any(hasattr(data.get(name), "resolve_expression") for name in names):
+            per_row.append((obj, state))
+        else:
+            batched[0].append(obj)
+            batched[1].append(state)
+    return batched, per_row
 
 
 def _bump_version(info, obj, names, ctx):
