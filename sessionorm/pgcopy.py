@@ -194,10 +194,13 @@ def reserve_keys(connection, meta, count: int) -> list:
             if sequence is None:
                 raise NotCopyable(f"{meta.db_table}.{meta.pk.column} has no sequence")
             _sequences[cache_key] = sequence
+        # One array, not a row per key: psycopg2 parses it into a list in C.
         cursor.execute(
-            "SELECT nextval(%s) FROM generate_series(1, %s) ORDER BY 1", [sequence, count]
+            "SELECT array_agg(key ORDER BY key) FROM "
+            "(SELECT nextval(%s) AS key FROM generate_series(1, %s)) AS reserved",
+            [sequence, count],
         )
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchone()[0]
 
 
 def copy_rows(connection, meta, fields, lines: list[str]) -> None:

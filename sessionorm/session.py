@@ -347,8 +347,13 @@ class Session:
             related = cache.get(fk.name)
             if related is None or id(related) in seen:
                 continue
-            related_state = state_of(related)
-            if related_state is None or related_state.session_id is None:
+            related_state = related.__dict__.get(STATE_ATTR)
+            in_a_session = (
+                related_state is not None
+                and related_state.session_id is not None
+                and related_state.obj() is related  # not a copy.copy() of a tracked object
+            )
+            if not in_a_session:
                 self._add(related, seen)
 
     def _attach(self, state: InstanceState, obj) -> None:
@@ -719,10 +724,15 @@ class Session:
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
-        for state in self.identity_map.all_states():
+        modified = self._modified
+        for state in self.identity_map.all_states():  # commit: every object, so no calls
             obj = state.obj()
-            if obj is not None:
-                self._expire_state(state, obj)
+            if obj is None:
+                continue
+            state.expire(obj)
+            if state.modified and not state.committed_state:
+                state.mark_clean()
+                modified.discard(state)
 
     # -- merge ---------------------------------------------------------------------
 
