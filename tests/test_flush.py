@@ -348,6 +348,25 @@ class TestMinimalUpdates:
         assert Book.objects.get(pk=book.pk).pages == 15
         assert book.pages == 15
 
+    def test_expression_rows_leave_the_batch_the_others_share(self, session):
+        author = Author.objects.create(name="a")
+        for i in range(4):
+            Book.objects.create(title=f"t{i}", author=author, pages=10)
+        books = load(session, Book)
+        books[0].pages = F("pages") + 5
+        for i, book in enumerate(books[1:], 1):
+            book.pages = 100 + i
+
+        with capture() as captured:
+            session.flush()
+
+        updates = [q for q in summary(captured) if q.startswith("UPDATE")]
+        assert updates == ["UPDATE testapp_book SET ['pages', 'updated']"] * 2  # 3 batched, 1 alone
+        assert len(captured.captured_queries) == 2
+        rows = dict(Book.objects.values_list("pk", "pages"))
+        assert rows == {books[0].pk: 15, **{b.pk: 100 + i for i, b in enumerate(books[1:], 1)}}
+        assert books[0].pages == 15  # the expression's row was reloaded
+
 
 @pytest.mark.django_db
 class TestColumnTypes:
