@@ -1,10 +1,12 @@
 """Executing a flush plan: one function per kind of step, no decisions of its own.
 
 ``execute`` walks the plan's steps in order. Each emitter copies keys into
-foreign keys (the plan's syncs), sends the batched statements, writes generated
-values back onto the objects and sends Django's model signals. Every attribute
-it writes is journaled in the :class:`FlushContext`, so a failed flush puts the
-objects back exactly as they were before it started.
+foreign keys (an insert step's ``copies``, read from the related objects just
+before its statement; other steps' ``syncs``), sends the batched statements,
+writes generated values back onto the objects and sends Django's model signals.
+Every attribute it writes is journaled in the :class:`FlushContext`, a column
+at a time, so a failed flush puts the objects back exactly as they were before
+it started.
 """
 
 from __future__ import annotations
