@@ -115,6 +115,8 @@ def test_a_failed_copy_leaves_the_objects_as_before(copy_from_three):
         session.flush()
     assert all(a.pk is None and inspect(a).pending for a in authors)
     assert all(b.pk is None and b.author_id is None for b in books)
+    # auto_now_add / auto_now values the COPY's pre_save wrote are undone too
+    assert all(b.created is None and b.updated is None for b in books)
     session.rollback()
     assert not Author.objects.exists()
     session.close()
