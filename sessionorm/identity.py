@@ -84,14 +84,10 @@ class IdentityMap:
     # -- mutation, for the session only -------------------------------------
 
     def add(self, state) -> None:
-        key = state.key
-        existing = self._dict.get(key)
-        if existing is not None and existing is not state and existing.obj() is not None:
-            raise AssertionError(f"identity map already holds {key!r}")
-        self._put(key, state, existing)
+        self.add_all((state,))
 
     def add_all(self, states) -> None:
-        """:meth:`add` for many states (a flush's inserted rows), in one pass."""
+        """Map each state's key to it; a key already held for a live object is a bug."""
         mapped, counts = self._dict, self._counts
         for state in states:
             key = state.key

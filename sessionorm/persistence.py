@@ -30,7 +30,7 @@ from sessionorm.sql import (
     supports_returning,
 )
 from sessionorm.state import NO_VALUE
-from sessionorm.unitofwork import needs_copy
+from sessionorm.unitofwork import needs_copy, related_objects
 
 __all__ = ["FlushContext", "execute"]
 
@@ -71,6 +71,12 @@ class FlushContext:
         if answer is None:
             answer = self._listening[key] = signal.has_listeners(sender)
         return answer
+
+    def listening(self, signal, objects) -> set:
+        """The classes of ``objects`` with ``signal`` receivers (none when signals are off)."""
+        if not self.send_signals:
+            return set()
+        return {sender for sender in set(map(type, objects)) if self.listens(signal, sender)}
 
     def set(self, obj, attname, value, generated=False) -> None:
         data = obj.__dict__
@@ -140,13 +146,9 @@ def _copy_foreign_keys(step, ctx) -> None:
     key is still unknown is left alone: that foreign key is in ``step.nulled``.
     """
     for fk in step.copies:
-        name, attname, target = fk.name, fk.attname, fk.target_field.attname
+        attname, target = fk.attname, fk.target_field.attname
         objects, values = [], []
-        for obj in step.objects:
-            cache = obj._state.__dict__.get("fields_cache")
-            parent = cache.get(name) if cache else None
-            if parent is None:
-                continue
+        for obj, parent in related_objects(step.objects, fk):
             data = parent.__dict__
             value = data[target] if target in data else getattr(parent, target)
             current = obj.__dict__.get(attname, NO_VALUE)
@@ -155,8 +157,6 @@ def _copy_foreign_keys(step, ctx) -> None:
             if current is None or needs_copy(obj, fk, parent):
                 objects.append(obj)
                 values.append(value)
-        if len(objects) == len(step.objects):
-            objects = step.objects  # the step's own list: the journal then names its states
         ctx.set_column(objects, fk.attname, values, generated=True)
 
 
@@ -241,7 +241,7 @@ def _send_post_save(objects, alias, ctx, created, attnames=None) -> None:
     """post_save for each object whose class has receivers; an update names the
     fields it wrote (``attnames``: per object)."""
     post_save = signals.post_save
-    listening = {sender for sender in set(map(type, objects)) if ctx.listens(post_save, sender)}
+    listening = ctx.listening(post_save, objects)
     if not listening:
         return
     for i, obj in enumerate(objects):
@@ -286,7 +286,7 @@ def _insert_into(table, objects, alias, connection, ctx) -> None:
         else:
             with_pk.append(obj)
     if not with_pk:
-        without_pk = objects  # the step's own list: the journal then names its states
+        without_pk = objects  # no copy of the list when none has a key
     returning = meta.db_returning_fields
     bulk_return = connection.features.can_return_rows_from_bulk_insert
     for group, skip_auto in ((without_pk, True), (with_pk, False)):

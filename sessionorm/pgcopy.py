@@ -45,12 +45,11 @@ def _text(value) -> str:
         return value.translate(_ESCAPES)
     if kind is bool:
         return "t" if value else "f"
-    if kind is int or kind is float or kind is decimal.Decimal:
-        return str(value)
-    if kind is datetime.datetime or kind is datetime.date or kind is datetime.time:
+    plain = _PLAIN_TEXT.get(kind)
+    if plain is not None:
+        return plain(value)
+    if kind is datetime.datetime or kind is datetime.time:
         return value.isoformat()
-    if kind is uuid.UUID:
-        return str(value)
     if kind is datetime.timedelta:
         return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
     if kind is bytes or kind is bytearray or kind is memoryview:
@@ -60,6 +59,16 @@ def _text(value) -> str:
     if dumps is not None and adapted is not None:  # psycopg's Json/Jsonb adapters
         return dumps(adapted).translate(_ESCAPES)
     raise NotCopyable(f"no COPY text form for {kind.__name__}")
+
+
+# Plain types whose COPY text is one C-level call (_encode_column maps it over a column).
+_PLAIN_TEXT = {
+    int: str,
+    float: str,
+    decimal.Decimal: str,
+    uuid.UUID: str,
+    datetime.date: datetime.date.isoformat,
+}
 
 
 def copyable(connection, returning) -> bool:
@@ -141,14 +150,6 @@ def _column_values(field, objects) -> list:
     return [field.pre_save(obj, True) for obj in objects]
 
 
-# Plain types whose COPY text one C-level call gives (what _text does, per column).
-_PLAIN_TEXT = {
-    int: str,
-    float: str,
-    decimal.Decimal: str,
-    uuid.UUID: str,
-    datetime.date: datetime.date.isoformat,
-}
 _SPECIAL = ("\\", "\t", "\n", "\r")
 
 

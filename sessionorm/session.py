@@ -163,9 +163,13 @@ class Session:
 
     def _alias_for_new(self, obj) -> str:
         """A new object's database: its bind, else the routers with it as the hint."""
-        model = type(obj)
-        alias = self._explicit_bind(model) if (self._binds or self.using is not None) else None
-        return alias if alias is not None else router.db_for_write(model, instance=obj)
+        if self._binds or self.using is not None:
+            alias = self._explicit_bind(type(obj))
+            if alias is not None:
+                return alias
+        elif not router.routers:  # what db_for_write answers without routers, minus the call
+            return obj._state.db or DEFAULT_DB_ALIAS
+        return router.db_for_write(type(obj), instance=obj)
 
     def connection(self, model=None, *, using: str | None = None):
         """Django's connection for ``model`` (or ``using``), inside this session's transaction."""
@@ -347,13 +351,8 @@ class Session:
             related = cache.get(fk.name)
             if related is None or id(related) in seen:
                 continue
-            related_state = related.__dict__.get(STATE_ATTR)
-            in_a_session = (
-                related_state is not None
-                and related_state.session_id is not None
-                and related_state.obj() is related  # not a copy.copy() of a tracked object
-            )
-            if not in_a_session:
+            related_state = state_of(related)
+            if related_state is None or related_state.session_id is None:
                 self._add(related, seen)
 
     def _attach(self, state: InstanceState, obj) -> None:
@@ -724,15 +723,10 @@ class Session:
 
     def expire_all(self) -> None:
         """Expire every persistent object in the session."""
-        modified = self._modified
-        for state in self.identity_map.all_states():  # commit: every object, so no calls
+        for state in self.identity_map.all_states():
             obj = state.obj()
-            if obj is None:
-                continue
-            state.expire(obj)
-            if state.modified and not state.committed_state:
-                state.mark_clean()
-                modified.discard(state)
+            if obj is not None:
+                self._expire_state(state, obj)
 
     # -- merge ---------------------------------------------------------------------
 
@@ -926,11 +920,9 @@ class Session:
         # Two lists, not items(): a pre_save receiver may add objects (they wait for
         # the next flush), and no tuple per object stays alive through the loop.
         states, objects = list(self._new), list(self._new.values())
-        signalled = _listening(ctx, signals.pre_save, objects)
-        routed = self._binds or self.using is not None or router.routers
+        signalled = ctx.listening(signals.pre_save, objects)
         for state, obj in zip(states, objects, strict=True):
-            # Without routers or binds, db_for_write(model, instance=obj) is this:
-            alias = self._alias_for_new(obj) if routed else obj._state.db or DEFAULT_DB_ALIAS
+            alias = self._alias_for_new(obj)
             if signalled and type(obj) in signalled:
                 signals.pre_save.send(
                     sender=type(obj), instance=obj, raw=False, using=alias, update_fields=None
@@ -998,11 +990,13 @@ class Session:
             self._mark_deleted(state, obj, transaction)
         for step in ctx.inserted:
             self._record_inserted(step, transaction)
+        # id(list of objects) -> their states: columns share lists, and a column over a
+        # whole insert step's objects has the step's states.
         states_of = {id(step.objects): step.states for step in ctx.inserted}
         for objects, attname, olds in ctx.generated_columns():
             states = states_of.get(id(objects))
             if states is None:
-                states = [obj.__dict__.get(STATE_ATTR) for obj in objects]
+                states = states_of[id(objects)] = [state_of(obj) for obj in objects]
             transaction.record_generated(states, attname, olds)
         for step in ctx.updated:
             self._record_updated(step, transaction)
@@ -1018,9 +1012,7 @@ class Session:
         for state, obj in zip(step.states, step.objects, strict=True):
             pk = obj.__dict__[pk_attname] if pk_attname is not None else obj.pk
             state.key = (model, pk, alias)
-            state.committed_state = None
-            state.modified = False
-            state._strong = None
+            state.mark_clean()
             del new[state]
         self.identity_map.add_all(step.states)
         transaction.record_inserted(step.states)
@@ -1203,13 +1195,6 @@ class Session:
         name = "persistent_to_transient" if was_persistent else "pending_to_transient"
         for fn in getattr(self.dispatch, name):
             fn(self, obj)
-
-
-def _listening(ctx, signal, objects) -> set:
-    """The classes among ``objects``' that have ``signal`` receivers (none: signals off)."""
-    if not ctx.send_signals:
-        return set()
-    return {sender for sender in set(map(type, objects)) if ctx.listens(signal, sender)}
 
 
 def _replaces_deleted_rows(inserts, deleted) -> bool:

@@ -426,9 +426,8 @@ def ensure_state(obj) -> InstanceState:
     changes made before it joined a session are not known to it (use
     ``session.merge(obj)`` to compare them with the row).
     """
-    data = getattr(obj, "__dict__", None)
-    state = data.get(STATE_ATTR) if data is not None else None
-    if state is None or state.obj() is not obj:  # none yet, or a copy.copy()'s
+    state = state_of(obj)
+    if state is None:
         info = instance_info(obj)
         state = new_state(obj, info)
         django_state = obj._state
