@@ -35,14 +35,6 @@ pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def session():
-    """A Session on ``default``, outside any atomic block; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def nothing_left_prepared():
     """A prepared transaction holds locks that would keep the test database alive."""
     yield

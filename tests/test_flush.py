@@ -83,14 +83,6 @@ def capture():
 
 
 @pytest.fixture
-def session():
-    """A fresh Session on ``default``, joined to the test's transaction; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def signal_log():
     """Every model signal Django sends during the test, as ``(name, instance, extra)``."""
     log = []

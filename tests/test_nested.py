@@ -16,7 +16,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from sessionorm import Session, identity_key, inspect
+from sessionorm import identity_key, inspect
 from sessionorm.exc import PendingRollbackError
 from sessionorm.transaction import TransactionState
 from tests import transaction_suite
@@ -24,14 +24,6 @@ from tests.testapp.models import Author, Book, Country
 from tests.transaction_suite import control_statements
 
 pytestmark = transaction_suite.marks()
-
-
-@pytest.fixture
-def session():
-    """A Session on ``default``; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
 
 
 def names():

@@ -19,14 +19,6 @@ from tests.testapp.models import Author, Book, Country
 pytestmark = transaction_suite.marks()
 
 
-@pytest.fixture
-def session():
-    """A Session on ``default``; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
-
-
 def sql(ctx):
     return [q["sql"] for q in ctx.captured_queries]
 

@@ -16,21 +16,13 @@ transaction suite: every test also runs inside an outer ``atomic()``.
 import pytest
 from django.db import IntegrityError
 
-from sessionorm import Session, event, inspect
+from sessionorm import event, inspect
 from sessionorm.exc import InvalidRequestError, PendingRollbackError, ResourceClosedError
 from sessionorm.transaction import SessionTransaction, TransactionState
 from tests import transaction_suite
 from tests.testapp.models import Author
 
 pytestmark = transaction_suite.marks()
-
-
-@pytest.fixture
-def session():
-    """A Session on ``default``; closed afterwards."""
-    s = Session()
-    yield s
-    s.close()
 
 
 # -- what each method does to a transaction -----------------------------------------------
